@@ -1,0 +1,1 @@
+"""The answering chain: evidence selection, answerability, generation, verification."""

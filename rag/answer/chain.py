@@ -1,0 +1,297 @@
+"""The answering chain: condense -> retrieve -> evidence -> answerability -> generate -> verify.
+
+One ``AnswerChain`` per backend and process; it is thread-safe (the retriever is stateless, the
+embedder serialises itself, the LLM backend batches concurrent requests).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+from rag.answer import prompts
+from rag.answer.evidence import EvidenceItem, select_evidence
+from rag.answer.verify import Verification, verify
+from rag.settings import Settings
+from rag.types import Answer, Citation, Passage, RagError, Timings
+
+log = logging.getLogger(__name__)
+
+History = list[tuple[str, str]]  # [(role "user"|"assistant", text)]
+
+
+def normalise_history(history, max_turns: int) -> History:
+    """Accept [(role, text)], [{"role","content"}] or ["question", ...]; keep the last ``max_turns``."""
+    out: History = []
+    for h in history or []:
+        if isinstance(h, str):
+            out.append(("user", h))
+        elif isinstance(h, dict):
+            role = "assistant" if h.get("role") == "assistant" else "user"
+            content = h.get("content")
+            if isinstance(content, str) and content.strip():
+                out.append((role, content))
+        elif isinstance(h, (tuple, list)) and len(h) == 2:
+            out.append(("assistant" if h[0] == "assistant" else "user", str(h[1])))
+    return out[-max(1, max_turns) * 2:]
+
+
+_FOLLOW_UP = re.compile(r"\b(he|she|it|they|him|her|them|his|hers|its|their|theirs|this|that|these|those|"
+                        r"there|then|the same|the group|the company|the attack|the report)\b", re.I)
+
+
+class AnswerChain:
+    def __init__(self, settings: Settings, index_getter: Callable):
+        self.settings = settings
+        self._index_getter = index_getter
+        self._backend = None
+        self._backend_lock = threading.Lock()
+        self._scorer = None
+
+    # ------------------------------------------------------------------ parts
+    @property
+    def index(self):
+        return self._index_getter()
+
+    @property
+    def backend(self):
+        """The LLM backend (None for extractive), started on first use and then shared."""
+        if self.settings.backend == "extractive":
+            return None
+        if self._backend is None:
+            with self._backend_lock:
+                if self._backend is None:
+                    from rag.answer.backends import make_backend
+
+                    self._backend = make_backend(self.settings)
+        return self._backend
+
+    @property
+    def scorer(self):
+        if self._scorer is None:
+            from rag.support import SupportScorer
+
+            emb = self.index.embedder
+            self._scorer = SupportScorer(embed=emb.encode, threshold=self.settings.support_threshold)
+        return self._scorer
+
+    def close(self) -> None:
+        if self._backend is not None:
+            self._backend.close()
+            self._backend = None
+
+    # ------------------------------------------------------------------ steps
+    def condense(self, question: str, history: History) -> str:
+        """A follow-up rewritten into a standalone question (LLM when available, else heuristic)."""
+        users = [t for r, t in history if r == "user"]
+        if not users:
+            return question
+        backend = self.backend
+        if backend is not None and _FOLLOW_UP.search(question):
+            try:
+                out = backend.complete_text(prompts.condense_messages(history, question), max_tokens=60)
+                out = out.strip().strip('"').split("\n")[0].strip()
+                if 8 <= len(out) <= 300 and not prompts.looks_like_refusal(out):
+                    return out
+            except RagError as exc:
+                log.warning("condensing failed (%s); using the heuristic", exc)
+        if _FOLLOW_UP.search(question) or len(question.split()) <= 6:
+            # retrieval sees the earlier question's names; the answer prompt still sees the real question
+            return f"{question} ({users[-1]})"
+        return question
+
+    def retrieve(self, question: str, k: int | None, filters) -> tuple[list[Passage], object]:
+        from rag.retrieve import HybridRetriever
+
+        index = self.index
+        qv = index.embedder.encode_one(question)
+        return HybridRetriever(index, top_k=k, filters=filters).search(question, query_vector=qv), qv
+
+    def _refusal(self, question: str, standalone: str, passages: list[Passage], reason: str,
+                 timings: Timings, items: list[EvidenceItem] | None = None) -> Answer:
+        items = items or []
+        text = f"{prompts.REFUSAL_PREFIX}." if passages else (
+            f"{prompts.REFUSAL_PREFIX}: no indexed article matches this question."
+            if self.index.manifest.docs else
+            "The index is empty. Add articles in the Library tab or run `newsrag ingest PATH`.")
+        return Answer(question=question, text=text, refused=True, citations=[], passages=passages[:3],
+                      timings=timings, standalone_question=standalone, backend=self.settings.backend,
+                      notes=[reason], evidence=evidence_dicts(items))
+
+    def _citations(self, verified: Verification, items: list[EvidenceItem]) -> tuple[str, list[Citation]]:
+        """Render the answer with [n] markers renumbered 1..m in order of first use."""
+        by_n = {it.n: it for it in items}
+        renum: dict[int, int] = {}
+        cites: list[Citation] = []
+        parts = []
+        for s in verified.sentences:
+            marks = []
+            for n in s.cites:
+                if n not in renum:
+                    renum[n] = len(renum) + 1
+                    it = by_n[n]
+                    cites.append(Citation(
+                        n=renum[n], doc_id=it.doc_id, title=it.title, source=it.source, url=it.url,
+                        published=it.published, text=it.passage.text if it.sentence in it.passage.text
+                        else it.sentence, quote=it.sentence, start=it.start, end=it.end))
+                marks.append(f"[{renum[n]}]")
+            sent = s.text.rstrip()
+            parts.append(f"{sent} {''.join(marks)}")
+        return " ".join(parts), cites
+
+    def _extractive(self, items: list[EvidenceItem]) -> tuple[str, list[int]]:
+        """The best evidence sentence, quoted as it stands: faithful by construction."""
+        top = items[0]
+        return top.sentence, [top.n]
+
+    def _llm_answerable(self, items, question: str) -> bool:
+        raw = self.backend.complete_json(prompts.answerable_messages(items, question),
+                                         prompts.ANSWERABLE_SCHEMA, max_tokens=12)
+        try:
+            return bool(json.loads(raw).get("answerable"))
+        except (ValueError, AttributeError):
+            log.warning("answerability call returned non-JSON %r; treating as answerable", raw[:80])
+            return True
+
+    @staticmethod
+    def _parse(raw: str, k: int) -> tuple[str, list[int]]:
+        try:
+            obj = json.loads(raw)
+            text = str(obj.get("answer", "")).strip()
+            cites = [int(c) for c in obj.get("citations", []) if isinstance(c, (int, float))]
+        except (ValueError, AttributeError, TypeError):
+            text, cites = raw.strip(), []
+        return text, [c for c in cites if 1 <= c <= k]
+
+    # ------------------------------------------------------------------ public
+    def prepare(self, question: str, history=None, filters=None, k: int | None = None):
+        """Steps 1-3. Returns (standalone, passages, items, refusal-or-None, timings, t0, history)."""
+        t0 = time.perf_counter()
+        hist = normalise_history(history, self.settings.max_history_turns)
+        standalone = self.condense(question, hist)
+        passages, qv = self.retrieve(standalone, k, filters)
+        timings = Timings(retrieve_ms=(time.perf_counter() - t0) * 1000)
+        if not passages:
+            return standalone, passages, [], "no passages retrieved", timings, t0, hist
+        items = select_evidence(standalone, passages, self.index.embedder, self.index.articles,
+                                k=self.settings.evidence_k, query_vector=qv)
+        from rag.answer.answerable import check
+
+        verdict = check(standalone, [it.display_text for it in items],
+                        best_score=max((it.score for it in items), default=0.0),
+                        min_score=self.settings.min_evidence_score)
+        if not verdict.answerable:
+            return standalone, passages, items, "not answerable: " + "; ".join(verdict.reasons), timings, t0, hist
+        return standalone, passages, items, None, timings, t0, hist
+
+    def answer(self, question: str, history=None, filters=None, k: int | None = None) -> Answer:
+        final = None
+        for ev in self.stream(question, history=history, filters=filters, k=k, stream_tokens=False):
+            if ev["type"] == "answer":
+                final = ev["answer"]
+        assert final is not None
+        return final
+
+    def stream(self, question: str, history=None, filters=None, k: int | None = None,
+               stream_tokens: bool = True) -> Iterator[dict]:
+        standalone, passages, items, refusal, timings, t0, hist = self.prepare(question, history, filters, k)
+        if refusal:
+            timings.total_ms = (time.perf_counter() - t0) * 1000
+            yield {"type": "answer", "answer": self._refusal(question, standalone, passages, refusal, timings, items)}
+            return
+        tg = time.perf_counter()
+        backend = self.backend
+        if backend is None:
+            text, cited = self._extractive(items)
+        else:
+            if self.settings.answerability_call and not self._llm_answerable(items, standalone):
+                timings.generate_ms = (time.perf_counter() - tg) * 1000
+                timings.total_ms = (time.perf_counter() - t0) * 1000
+                yield {"type": "answer", "answer": self._refusal(
+                    question, standalone, passages, "the model judged the evidence insufficient", timings, items)}
+                return
+            messages = prompts.answer_messages(items, question if hist else standalone, hist)
+            schema = prompts.answer_schema(len(items))
+            if stream_tokens:
+                raw = ""
+                shown = ""
+                for delta in backend.stream_json(messages, schema, max_tokens=self.settings.llm_max_tokens):
+                    raw += delta
+                    partial = partial_answer(raw)
+                    if len(partial) > len(shown):
+                        yield {"type": "token", "text": partial[len(shown):]}
+                        shown = partial
+            else:
+                raw = backend.complete_json(messages, schema, max_tokens=self.settings.llm_max_tokens)
+            text, cited = self._parse(raw, len(items))
+            if not text or (prompts.looks_like_refusal(text) and not cited):
+                timings.generate_ms = (time.perf_counter() - tg) * 1000
+                timings.total_ms = (time.perf_counter() - t0) * 1000
+                yield {"type": "answer", "answer": self._refusal(question, standalone, passages,
+                                                                 "the model declined", timings, items)}
+                return
+        timings.generate_ms = (time.perf_counter() - tg) * 1000
+        tv = time.perf_counter()
+        verified = verify(text, cited, items, self.scorer)
+        timings.verify_ms = (time.perf_counter() - tv) * 1000
+        timings.total_ms = (time.perf_counter() - t0) * 1000
+        if not verified.sentences:
+            ans = self._refusal(question, standalone, passages, "verification found no supported sentence",
+                                timings, items)
+            ans.raw_generation, ans.raw_citations = text, cited
+            ans.notes += [f"dropped: {s!r} ({'; '.join(r)})" for s, r in verified.dropped]
+            yield {"type": "answer", "answer": ans}
+            return
+        body, citations = self._citations(verified, items)
+        notes = [f"dropped: {s!r} ({'; '.join(r)})" for s, r in verified.dropped]
+        if verified.recited:
+            notes.append(f"re-cited {verified.recited} sentence(s)")
+        yield {"type": "answer", "answer": Answer(
+            question=question, text=body, refused=False, citations=citations, passages=passages,
+            timings=timings, standalone_question=standalone, backend=self.settings.backend, notes=notes,
+            raw_generation=text, raw_citations=cited, evidence=evidence_dicts(items))}
+
+
+def evidence_dicts(items: list[EvidenceItem]) -> list[dict]:
+    return [{"n": it.n, "doc_id": it.doc_id, "chunk_id": it.chunk_id, "text": it.display_text,
+             "quote": it.sentence, "start": it.start, "end": it.end, "score": round(it.score, 4)}
+            for it in items]
+
+
+_ANSWER_FIELD = re.compile(r'"answer"\s*:\s*"')
+
+
+def partial_answer(raw: str) -> str:
+    """The (possibly unfinished) "answer" string value of a streaming JSON object."""
+    m = _ANSWER_FIELD.search(raw)
+    if not m:
+        return ""
+    out = []
+    i = m.end()
+    while i < len(raw):
+        ch = raw[i]
+        if ch == "\\":
+            if i + 1 >= len(raw):
+                break
+            nxt = raw[i + 1]
+            if nxt == "u":
+                if i + 6 > len(raw):
+                    break
+                try:
+                    out.append(chr(int(raw[i + 2:i + 6], 16)))
+                except ValueError:
+                    pass
+                i += 6
+                continue
+            out.append({"n": "\n", "t": "\t", '"': '"', "\\": "\\", "/": "/"}.get(nxt, nxt))
+            i += 2
+            continue
+        if ch == '"':
+            break
+        out.append(ch)
+        i += 1
+    return "".join(out)

@@ -1,0 +1,350 @@
+"""NewsIndex: the one object that owns Chroma, BM25, the article store and the manifest.
+
+Write protocol of an ingest (each step idempotent; the manifest rename is the commit point):
+  1. article JSON files for new articles     (orphans until committed)
+  2. Chroma upsert of their chunks          (orphans until committed)
+  3. BM25 rebuilt with the next generation  (mismatch until committed -> rebuilt at open)
+  4. manifest written atomically            <- commit
+  5. chunks/articles of replaced or removed articles deleted (leftovers are orphans -> removed at open)
+Opening for writing repairs whatever an interrupted run left; ``check()`` reports without repairing.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterable
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rag.index.articles import ArticleStore
+from rag.index.bm25 import BM25Index
+from rag.index.manifest import DocEntry, Manifest, load_manifest, save_manifest
+from rag.settings import Settings
+from rag.types import Article, Chunk, IndexMismatchError, RagError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CheckReport:
+    ok: bool
+    documents: int
+    chunks: int
+    problems: list[str] = field(default_factory=list)
+
+    def to_contract(self) -> dict:
+        return {"ok": self.ok, "documents": self.documents, "chunks": self.chunks, "problems": self.problems}
+
+
+class IndexLock:
+    """An exclusive writer lock (flock): released by the kernel if the process dies, so never stale."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._fh = None
+        self._tlock = threading.RLock()
+        self._depth = 0
+
+    @contextmanager
+    def hold(self, timeout: float = 60.0):
+        with self._tlock:
+            if self._depth == 0:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                fh = open(self.path, "a+")  # noqa: SIM115 - held across the context
+                deadline = time.monotonic() + timeout
+                while True:
+                    try:
+                        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        break
+                    except BlockingIOError:
+                        if time.monotonic() > deadline:
+                            fh.seek(0)
+                            holder = fh.read().strip() or "unknown"
+                            fh.close()
+                            raise RagError(
+                                f"Another newsrag process (pid {holder}) is writing to {self.path.parent}. "
+                                "Wait for it to finish, or stop it and retry."
+                            ) from None
+                        time.sleep(0.2)
+                fh.seek(0)
+                fh.truncate()
+                fh.write(str(os.getpid()))
+                fh.flush()
+                self._fh = fh
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if self._depth == 0 and self._fh is not None:
+                    fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)
+                    self._fh.close()
+                    self._fh = None
+
+
+class NewsIndex:
+    def __init__(self, settings: Settings, embedder=None, repair: bool = True, check_model: bool = True):
+        from rag.index.embeddings import get_embedder
+
+        self.settings = settings
+        self.root = Path(settings.index_dir)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.embedder = embedder or get_embedder(settings.embed_model, settings.embed_batch_size,
+                                                 settings.embed_device)
+        self.lock = IndexLock(self.root / ".lock")
+        self.articles = ArticleStore(self.root / "articles")
+        self.manifest_path = self.root / "manifest.json"
+        self._bm25_path = self.root / "bm25"
+        self._rw = threading.RLock()  # one writer at a time inside this process
+        self.manifest = load_manifest(self.manifest_path) or Manifest()
+        if check_model:
+            self._check_model()
+        self._chroma = None
+        self.bm25: BM25Index | None = None
+        if repair:
+            with self.lock.hold():
+                self.repair()
+        else:
+            self._load_bm25()
+
+    # ------------------------------------------------------------------ components
+    @property
+    def model_id(self) -> str:
+        return self.embedder.model_id
+
+    def _check_model(self) -> None:
+        m = self.manifest
+        if m.embed_model and m.docs and m.embed_model != self.model_id:
+            raise IndexMismatchError(
+                f"The index in {self.root} was built with the embedding model {m.embed_model!r} "
+                f"(dimension {m.embed_dim}), but the configured model is {self.model_id!r}. Set "
+                f"RAG_EMBED_MODEL={m.embed_model}, or rebuild with the new model: "
+                f"`newsrag index rebuild --index {self.root}`."
+            )
+
+    @property
+    def chroma(self):
+        if self._chroma is None:
+            from rag.index.chroma_store import ChromaStore
+
+            self._chroma = ChromaStore(self.settings, self.model_id, self.embedder.dim)
+        return self._chroma
+
+    def _load_bm25(self) -> None:
+        bm = BM25Index.load(self._bm25_path)
+        if bm is None or bm.generation != self.manifest.generation:
+            if self.manifest.docs:
+                log.info("BM25 index is missing or stale; rebuilding from the stored articles")
+            bm = self._build_bm25(self.manifest)
+            bm.save(self._bm25_path)
+        self.bm25 = bm
+
+    def _chunk_texts(self, manifest: Manifest) -> tuple[list[str], list[str]]:
+        ids, texts = [], []
+        for entry in manifest.docs.values():
+            chunks = self.chunks_of(entry.doc_id, entry.n_chunks)
+            for c in chunks:
+                ids.append(c.chunk_id)
+                texts.append(c.text)
+        return ids, texts
+
+    def _build_bm25(self, manifest: Manifest) -> BM25Index:
+        ids, texts = self._chunk_texts(manifest)
+        return BM25Index.build(ids, texts, manifest.generation)
+
+    def chunks_of(self, doc_id: str, n_chunks: int | None = None) -> list[Chunk]:
+        """Re-derive an article's chunks from its stored text (deterministic chunking)."""
+        from rag.ingest.chunk import chunk_article, hf_token_offsets
+
+        art = self.articles.get(doc_id)
+        chunks = chunk_article(art, hf_token_offsets(self.embedder.tokenizer), self.chunk_limit,
+                               self.settings.chunk_overlap_sentences)
+        if n_chunks is not None and len(chunks) != n_chunks:
+            raise RagError(f"Article {doc_id} re-chunks to {len(chunks)} chunks, the manifest says {n_chunks}; "
+                           "the chunking settings changed. Run `newsrag index rebuild`.")
+        return chunks
+
+    @property
+    def chunk_limit(self) -> int:
+        # never exceed what the model reads (minus [CLS]/[SEP]): no silent truncation
+        return max(8, min(self.settings.chunk_tokens, self.embedder.max_seq_length - 2))
+
+    # ------------------------------------------------------------------ consistency
+    def check(self) -> CheckReport:
+        """Verify that manifest, article store, Chroma and BM25 agree. Read-only."""
+        m = self.manifest
+        problems: list[str] = []
+        expected = m.chunk_ids()
+        try:
+            have = self.chroma.all_ids()
+        except RagError as exc:
+            problems.append(str(exc))
+            have = set()
+        missing = expected - have
+        orphans = have - expected
+        if missing:
+            problems.append(f"{len(missing)} chunk(s) listed in the manifest are missing from Chroma "
+                            f"(e.g. {sorted(missing)[0]}); run `newsrag index rebuild`")
+        if orphans:
+            problems.append(f"{len(orphans)} orphan chunk(s) in Chroma not in the manifest (interrupted ingest); "
+                            "they are removed at the next ingest, or run `newsrag index rebuild`")
+        stored = self.articles.all_ids()
+        lost = set(m.docs) - stored
+        if lost:
+            problems.append(f"{len(lost)} article text(s) missing from {self.articles.root} "
+                            f"(e.g. {sorted(lost)[0]}); re-ingest their files")
+        extra = stored - set(m.docs)
+        if extra:
+            problems.append(f"{len(extra)} orphan article file(s) not in the manifest (interrupted ingest)")
+        bm = BM25Index.load(self._bm25_path)
+        if bm is None and m.docs:
+            problems.append("the BM25 index is missing or unreadable; run `newsrag index rebuild`")
+        elif bm is not None:
+            if bm.generation != m.generation:
+                problems.append(f"the BM25 index is at generation {bm.generation}, the manifest at "
+                                f"{m.generation} (interrupted ingest); it is rebuilt at the next open")
+            elif set(bm.ids) != expected or len(bm.ids) != len(expected):
+                problems.append("the BM25 index and the manifest list different chunks; run `newsrag index rebuild`")
+        keys = [d.key for d in m.docs.values()]
+        if len(keys) != len(set(keys)):
+            problems.append("duplicate articles for one source key in the manifest")
+        return CheckReport(ok=not problems, documents=len(m.docs), chunks=m.n_chunks, problems=problems)
+
+    def repair(self) -> None:
+        """Remove orphans of an interrupted ingest and bring BM25 in line. Caller holds the lock."""
+        m = self.manifest
+        expected = m.chunk_ids()
+        if self.chroma.count() != len(expected):
+            have = self.chroma.all_ids()
+            orphans = sorted(have - expected)
+            if orphans:
+                log.warning("removing %d orphan chunk(s) left by an interrupted ingest", len(orphans))
+                self.chroma.delete(orphans)
+            missing = expected - have
+            if missing:
+                raise RagError(
+                    f"The index in {self.root} is damaged: {len(missing)} chunk(s) listed in the manifest are "
+                    f"missing from Chroma. Run `newsrag index rebuild --index {self.root}`."
+                )
+        for doc_id in self.articles.all_ids() - set(m.docs):
+            self.articles.delete(doc_id)
+        self._load_bm25()
+
+    # ------------------------------------------------------------------ writes
+    def commit(self, new: list[tuple[Article, list[Chunk], str, str]], remove: Iterable[str],
+               furniture: dict[str, dict[str, int]] | None = None, progress=None) -> int:
+        """Add ``new`` (article, chunks, key, content_hash) and remove doc ids, atomically. Returns chunks added."""
+        import numpy as np
+
+        from rag.index.chroma_store import date_ord
+
+        remove = [d for d in remove if d in self.manifest.docs]
+        with self._rw, self.lock.hold():
+            m = self.manifest.model_copy(deep=True)
+            # 1-2: article texts and vectors
+            all_chunks = [(a, c) for a, cs, _, _ in new for c in cs]
+            for art, _, _, _ in new:
+                self.articles.put(art)
+            texts = [c.text for _, c in all_chunks]
+            step = max(self.settings.embed_batch_size * 8, 64)
+            for i in range(0, len(all_chunks), step):
+                batch = all_chunks[i:i + step]
+                vecs = self.embedder.encode([c.text for _, c in batch])
+                metas = []
+                for art, c in batch:
+                    meta = art.meta()
+                    meta.update(start=c.start, end=c.end, index=c.index, published_ord=date_ord(art.published))
+                    metas.append(meta)
+                self.chroma.upsert([c.chunk_id for _, c in batch], np.asarray(vecs).tolist(),
+                                   [c.text for _, c in batch], metas)
+                if progress is not None:
+                    progress(len(batch))
+            # 3: manifest content + BM25 at the next generation
+            for doc_id in remove:
+                m.docs.pop(doc_id, None)
+            for art, cs, key, chash in new:
+                m.docs[art.doc_id] = DocEntry(
+                    doc_id=art.doc_id, key=key, path=art.path, content_hash=chash, n_chunks=len(cs),
+                    title=art.title, source=art.source, url=art.url, published=art.published,
+                    ingested_at=art.ingested_at)
+            if furniture is not None:
+                m.furniture = furniture
+            m.generation += 1
+            m.embed_model, m.embed_dim, m.chunk_tokens = self.model_id, self.embedder.dim, self.chunk_limit
+            ids, bm_texts = self._chunk_texts_incremental(m, {a.doc_id: cs for a, cs, _, _ in new})
+            bm = BM25Index.build(ids, bm_texts, m.generation)
+            bm.save(self._bm25_path)
+            # 4: commit
+            save_manifest(self.manifest_path, m)
+            old = self.manifest
+            self.manifest, self.bm25 = m, bm
+            # 5: clean up what the committed manifest no longer lists
+            stale = [cid for d in remove for cid in old.docs[d].chunk_ids() if d not in m.docs]
+            if stale:
+                self.chroma.delete(stale)
+            for d in remove:
+                if d not in m.docs:
+                    self.articles.delete(d)
+            del texts
+            return len(all_chunks)
+
+    def _chunk_texts_incremental(self, m: Manifest, fresh: dict[str, list[Chunk]]):
+        """All chunk texts for BM25; reuses the current BM25's knowledge where possible."""
+        ids, texts = [], []
+        for entry in m.docs.values():
+            chunks = fresh.get(entry.doc_id) or self.chunks_of(entry.doc_id, entry.n_chunks)
+            for c in chunks:
+                ids.append(c.chunk_id)
+                texts.append(c.text)
+        return ids, texts
+
+    def remove(self, doc_ids: Iterable[str]) -> int:
+        doc_ids = [d for d in doc_ids if d in self.manifest.docs]
+        if doc_ids:
+            self.commit([], doc_ids)
+        return len(doc_ids)
+
+    def rebuild(self, progress=None) -> int:
+        """Re-create Chroma and BM25 from the stored article texts (no original files needed)."""
+        with self._rw, self.lock.hold():
+            m = self.manifest
+            stored = self.articles.all_ids()
+            arts = []
+            for doc_id in sorted(stored):
+                try:
+                    arts.append(self.articles.get(doc_id))
+                except RagError as exc:
+                    log.warning("skipping %s: %s", doc_id, exc)
+            keys = {d.doc_id: (d.key, d.content_hash) for d in m.docs.values()}
+            if self.settings.server_mode:
+                self.chroma.reset_collection(self.model_id, self.embedder.dim)
+            else:
+                # Recreate the embedded store from scratch: it may be the damaged part.
+                import shutil
+
+                from chromadb.api.client import SharedSystemClient
+
+                self._chroma = None
+                SharedSystemClient.clear_system_cache()
+                shutil.rmtree(self.root / "chroma", ignore_errors=True)
+                self.chroma.reset_collection(self.model_id, self.embedder.dim)
+            fresh = Manifest(furniture=m.furniture, generation=m.generation)
+            self.manifest = fresh
+            from rag.ingest.chunk import chunk_article, hf_token_offsets
+
+            counter = hf_token_offsets(self.embedder.tokenizer)
+            new = []
+            for art in arts:
+                key, chash = keys.get(art.doc_id, (art.path or art.doc_id, ""))
+                cs = chunk_article(art, counter, self.chunk_limit, self.settings.chunk_overlap_sentences)
+                new.append((art, cs, key, chash))
+            return self.commit(new, [], furniture=m.furniture, progress=progress)
+
+    # ------------------------------------------------------------------ reads
+    def list_docs(self) -> list[DocEntry]:
+        return sorted(self.manifest.docs.values(), key=lambda d: (d.published or "", d.title), reverse=True)

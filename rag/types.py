@@ -1,0 +1,156 @@
+"""Typed records at module boundaries: Article, Chunk, Passage, Citation, Answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class Article(BaseModel):
+    """A cleaned article. ``text`` is the cleaned text every offset points into."""
+
+    doc_id: str
+    text: str
+    title: str = ""
+    source: str = ""
+    url: str = ""
+    published: str = ""  # ISO date (YYYY-MM-DD) or ""
+    path: str = ""
+    ingested_at: str = ""
+    content_hash: str = ""  # hash of the raw file bytes / record, to detect changes cheaply
+    extra: dict[str, Any] = Field(default_factory=dict)  # e.g. {"fictional": true, "ext_id": "..."}
+
+    def meta(self) -> dict[str, Any]:
+        """Flat, Chroma-safe metadata (str/int/float/bool only)."""
+        m: dict[str, Any] = {
+            "doc_id": self.doc_id,
+            "title": self.title,
+            "source": self.source,
+            "url": self.url,
+            "published": self.published,
+            "path": self.path,
+            "ingested_at": self.ingested_at,
+        }
+        for k, v in self.extra.items():
+            if isinstance(v, (str, int, float, bool)) and k not in m:
+                m[k] = v
+        return m
+
+
+class Chunk(BaseModel):
+    """A span of an article: ``article.text[start:end] == text``."""
+
+    chunk_id: str
+    doc_id: str
+    text: str
+    start: int
+    end: int
+    index: int
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+
+class Passage(BaseModel):
+    """A retrieved chunk with its scores."""
+
+    chunk_id: str
+    doc_id: str
+    text: str
+    start: int
+    end: int
+    title: str = ""
+    source: str = ""
+    url: str = ""
+    published: str = ""
+    score: float = 0.0  # fused (RRF) score
+    dense_score: float | None = None  # cosine similarity
+    bm25_score: float | None = None
+    dense_rank: int | None = None
+    bm25_rank: int | None = None
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+
+class Citation(BaseModel):
+    n: int
+    doc_id: str
+    title: str = ""
+    source: str = ""
+    url: str = ""
+    published: str = ""
+    text: str  # the passage shown to the reader (contains quote)
+    quote: str  # the supporting sentence
+    start: int  # offsets of quote in the cleaned article
+    end: int
+
+
+class Timings(BaseModel):
+    retrieve_ms: float = 0.0
+    generate_ms: float = 0.0
+    verify_ms: float = 0.0
+    total_ms: float = 0.0
+
+
+class Answer(BaseModel):
+    question: str
+    text: str
+    refused: bool
+    citations: list[Citation] = Field(default_factory=list)
+    passages: list[Passage] = Field(default_factory=list)
+    timings: Timings = Field(default_factory=Timings)
+    standalone_question: str = ""
+    backend: str = ""
+    notes: list[str] = Field(default_factory=list)  # e.g. why it refused, what verification changed
+    # for the eval: the generation before verification and the evidence the model saw
+    raw_generation: str = ""
+    raw_citations: list[int] = Field(default_factory=list)
+    evidence: list[dict[str, Any]] = Field(default_factory=list)
+
+    def to_contract(self) -> dict[str, Any]:
+        """The stable JSON object of ``newsrag ask --json`` and the Gradio ``/ask`` endpoint."""
+        return {
+            "question": self.question,
+            "answer": self.text,
+            "refused": self.refused,
+            "citations": [c.model_dump() for c in self.citations],
+            "timings": self.timings.model_dump(),
+        }
+
+
+class IngestFailure(BaseModel):
+    path: str
+    reason: str
+
+
+class IngestReport(BaseModel):
+    documents_added: int = 0
+    documents_updated: int = 0
+    documents_unchanged: int = 0
+    documents_removed: int = 0
+    chunks_added: int = 0
+    failed: list[IngestFailure] = Field(default_factory=list)
+    seconds: float = 0.0
+    # per-file outcome for UIs: path -> "added" | "updated" | "unchanged" | "failed: reason"
+    files: dict[str, str] = Field(default_factory=dict)
+
+    def to_contract(self) -> dict[str, Any]:
+        return {
+            "documents_added": self.documents_added,
+            "documents_updated": self.documents_updated,
+            "documents_unchanged": self.documents_unchanged,
+            "documents_removed": self.documents_removed,
+            "chunks_added": self.chunks_added,
+            "failed": [f.model_dump() for f in self.failed],
+            "seconds": round(self.seconds, 3),
+        }
+
+
+class RagError(Exception):
+    """An error with a message meant for the user (CLI/UI show it as is, no traceback)."""
+
+
+class IndexMismatchError(RagError):
+    pass
+
+
+class ModelNotInstalledError(RagError):
+    pass

@@ -1,0 +1,61 @@
+"""Shared fixtures: real embedding model, real Chroma, temporary indexes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+SEED_FILE = SEEDS / "000_f6f2cdec14cd0e23.txt"
+
+
+@pytest.fixture
+def make_settings(tmp_path):
+    from rag.settings import Settings
+
+    def factory(**over):
+        over.setdefault("index_dir", tmp_path / "index")
+        over.setdefault("backend", "extractive")
+        return Settings(**over)
+
+    return factory
+
+
+@pytest.fixture
+def assistant(make_settings):
+    from rag.api import Assistant
+
+    a = Assistant(make_settings())
+    yield a
+    a.close()
+
+
+@pytest.fixture(scope="session")
+def seed_assistant(tmp_path_factory):
+    """One index over seeds/ shared by read-only tests."""
+    from rag.api import Assistant
+    from rag.settings import Settings
+
+    root = tmp_path_factory.mktemp("seedindex")
+    a = Assistant(Settings(index_dir=root / "index", backend="extractive"))
+    report = a.ingest([SEEDS])
+    assert report.documents_added == 1 and not report.failed
+    yield a
+    a.close()
+
+
+@pytest.fixture
+def seed_copy(tmp_path) -> Path:
+    d = tmp_path / "docs"
+    d.mkdir()
+    shutil.copy(SEED_FILE, d / SEED_FILE.name)
+    return d
