@@ -44,6 +44,34 @@ _FOLLOW_UP = re.compile(r"\b(he|she|it|they|him|her|them|his|hers|its|their|thei
                         r"there|then|the same|the group|the company|the attack|the report)\b", re.I)
 
 
+_PERSONAL = re.compile(r"\b(he|she|him|her|his|they|them|their)\b", re.I)
+_THING = re.compile(r"\b(it|its|this|that|there)\b", re.I)
+
+
+def heuristic_condense(question: str, history: History) -> str:
+    """Without an LLM: put the name the conversation is about in place of the pronoun."""
+    from rag.textutil import extract_entities
+
+    if not (_PERSONAL.search(question) or _THING.search(question)):
+        return question
+    names: list[str] = []
+    # the user's own last question names the topic most precisely; the answer is the fallback
+    recent = [t for r, t in reversed(history[-4:]) if r == "user"][:1] + \
+        [t for r, t in reversed(history[-4:]) if r == "assistant"][:1]
+    for text in recent:
+        names = [e.text for e in extract_entities(text) if e.text.lower() not in question.lower()]
+        if names:
+            break
+    if not names:
+        return question
+    # a person's name for he/she, otherwise the first named thing
+    person = next((n for n in names if len(n.split()) >= 2), names[0])
+    m = _PERSONAL.search(question) or _THING.search(question)
+    word = m.group(0)
+    repl = person + ("'s" if word.lower() in ("his", "its", "their") else "")
+    return question[:m.start()] + repl + question[m.end():]
+
+
 class AnswerChain:
     def __init__(self, settings: Settings, index_getter: Callable):
         self.settings = settings
@@ -99,10 +127,7 @@ class AnswerChain:
                     return out
             except RagError as exc:
                 log.warning("condensing failed (%s); using the heuristic", exc)
-        if _FOLLOW_UP.search(question) or len(question.split()) <= 6:
-            # retrieval sees the earlier question's names; the answer prompt still sees the real question
-            return f"{question} ({users[-1]})"
-        return question
+        return heuristic_condense(question, history)
 
     def retrieve(self, question: str, k: int | None, filters) -> tuple[list[Passage], object]:
         from rag.retrieve import HybridRetriever
@@ -134,10 +159,10 @@ class AnswerChain:
                 if n not in renum:
                     renum[n] = len(renum) + 1
                     it = by_n[n]
+                    text = it.passage_text if it.quote in it.passage_text else it.quote
                     cites.append(Citation(
                         n=renum[n], doc_id=it.doc_id, title=it.title, source=it.source, url=it.url,
-                        published=it.published, text=it.passage.text if it.sentence in it.passage.text
-                        else it.sentence, quote=it.sentence, start=it.start, end=it.end))
+                        published=it.published, text=text, quote=it.quote, start=it.quote_start, end=it.end))
                 marks.append(f"[{renum[n]}]")
             sent = s.text.rstrip()
             parts.append(f"{sent} {''.join(marks)}")

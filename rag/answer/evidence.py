@@ -21,6 +21,10 @@ _PRONOUN_START = re.compile(r"^[\"'\u201c]?(he|she|they|it|his|her|their|this|th
                             r"the statement|the attack|the official|the minister)\b", re.I)
 
 
+_INJECTION = re.compile(r"\b(ignore (?:all |any )?(?:previous|prior|above) instructions|system prompt|"
+                        r"disregard (?:the|your) instructions)\b|^\s*(?:system|user|assistant)\s*:", re.I)
+
+
 @dataclass
 class EvidenceItem:
     n: int  # 1-based number shown to the model
@@ -32,6 +36,9 @@ class EvidenceItem:
     score: float
     passage: Passage
     context: str = ""  # previous sentence when the quote needs it to be understood
+    span_start: int = -1  # start of context+sentence in the article (the quote when context is used)
+    span_text: str = ""  # article text from span_start to end
+    passage_text: str = ""  # the passage shown to the reader; always contains span_text
     title: str = ""
     source: str = ""
     url: str = ""
@@ -43,11 +50,38 @@ class EvidenceItem:
     def display_text(self) -> str:
         return f"{self.context} {self.sentence}".strip() if self.context else self.sentence
 
+    @property
+    def quote(self) -> str:
+        return self.span_text or self.sentence
 
-def lexical_overlap(question_terms: set[str], sentence: str) -> float:
-    if not question_terms:
+    @property
+    def quote_start(self) -> int:
+        return self.span_start if self.span_start >= 0 else self.start
+
+
+def question_terms(question: str) -> tuple[set[str], set[str]]:
+    """(name terms, other content terms) of a question, stemmed."""
+    from rag.textutil import extract_entities
+
+    names: set[str] = set()
+    for ent in extract_entities(question):
+        names |= content_set(ent.text)
+    return names, content_set(question) - names
+
+
+def lexical_overlap(terms: tuple[set[str], set[str]], sentence: str) -> float:
+    """Coverage of the question's terms. The non-name terms say what is asked ("spoke on the phone"),
+    the names say about whom; a sentence that only repeats the names answers nothing, so the
+    non-name terms weigh more."""
+    names, other = terms
+    have = content_set(sentence)
+    if not names and not other:
         return 0.0
-    return len(question_terms & content_set(sentence)) / len(question_terms)
+    if not names:
+        return len(other & have) / len(other)
+    if not other:
+        return len(names & have) / len(names)
+    return 0.4 * len(names & have) / len(names) + 0.6 * len(other & have) / len(other)
 
 
 def select_evidence(question: str, passages: list[Passage], embedder, articles, k: int = 6,
@@ -75,23 +109,42 @@ def select_evidence(question: str, passages: list[Passage], embedder, articles, 
             sent = base[s:e] if base is not None else p.text[s - p.start:e - p.start]
             if len(sent) < 12:
                 continue  # headline fragments, datelines
-            ctx = ""
+            ctx, cs = "", s
             if base is not None and _PRONOUN_START.match(sent) and s in prev_of:
-                ps, pe = prev_of[s]
-                ctx = base[ps:pe]
-            cands.append({"p": p, "rank": rank, "s": s, "e": e, "sent": sent, "ctx": ctx})
+                cs, pe = prev_of[s]
+                ctx = base[cs:pe]
+            if base is not None:
+                lo, hi = min(p.start, cs), max(p.end, e)
+                ptext = base[lo:hi]
+            else:
+                ptext = p.text
+            cands.append({"p": p, "rank": rank, "s": s, "e": e, "sent": sent, "ctx": ctx, "cs": cs,
+                          "span": base[cs:e] if base is not None else sent, "ptext": ptext})
     if not cands:
         return []
-    qv = query_vector if query_vector is not None else embedder.encode_one(question)
-    vecs = embedder.encode([c["sent"] if not c["ctx"] else f"{c['ctx']} {c['sent']}" for c in cands])
-    dense = vecs @ np.asarray(qv, dtype=np.float32)
-    qterms = content_set(question)
-    for c, d in zip(cands, dense, strict=True):
-        lex = lexical_overlap(qterms, c["ctx"] + " " + c["sent"])
-        c["dense"], c["lex"] = float(d), lex
+    qv = np.asarray(query_vector if query_vector is not None else embedder.encode_one(question), dtype=np.float32)
+    with_ctx = [i for i, c in enumerate(cands) if c["ctx"]]
+    vecs = embedder.encode([c["sent"] for c in cands] + [f"{cands[i]['ctx']} {cands[i]['sent']}" for i in with_ctx])
+    sims = vecs @ qv
+    ctx_sim = dict(zip(with_ctx, sims[len(cands):], strict=True))
+    qterms = question_terms(question)
+
+    def combine(dense: float, lex: float, rank: int) -> float:
         # dense similarity carries paraphrase, lexical overlap carries names/numbers; a small prior
         # keeps the retriever's ordering as a tie-breaker
-        c["score"] = 0.55 * float(d) + 0.45 * lex + 0.02 / (1 + c["rank"])
+        return 0.55 * dense + 0.45 * lex + 0.02 / (1 + rank)
+
+    for i, c in enumerate(cands):
+        d, lex = float(sims[i]), lexical_overlap(qterms, c["sent"])
+        score = combine(d, lex, c["rank"])
+        if i in ctx_sim:
+            # the context sentence helps the reader, but it must not carry a weak sentence past the
+            # sentence that actually states the fact: discount it
+            d2, lex2 = float(ctx_sim[i]), lexical_overlap(qterms, c["ctx"] + " " + c["sent"])
+            score = max(score, 0.8 * combine(d2, lex2, c["rank"]))
+        if _INJECTION.search(c["sent"]):
+            score *= 0.5  # instructions or fake turns inside an article are not evidence of anything
+        c["dense"], c["lex"], c["score"] = d, lex, score
     cands.sort(key=lambda c: -c["score"])
     out: list[EvidenceItem] = []
     for c in cands[:k]:
@@ -99,7 +152,8 @@ def select_evidence(question: str, passages: list[Passage], embedder, articles, 
         out.append(EvidenceItem(
             n=0, doc_id=p.doc_id, chunk_id=p.chunk_id, sentence=c["sent"], start=c["s"], end=c["e"],
             score=c["score"], passage=p, context=c["ctx"], title=p.title, source=p.source, url=p.url,
-            published=p.published, lexical=c["lex"], dense=c["dense"]))
+            published=p.published, lexical=c["lex"], dense=c["dense"], span_start=c["cs"],
+            span_text=c["span"], passage_text=c["ptext"]))
     # present in article order within each article: reads more naturally, same numbering for the model
     for i, it in enumerate(out, 1):
         it.n = i

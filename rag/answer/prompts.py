@@ -48,9 +48,12 @@ def answer_schema(k: int) -> dict:
 _FENCE = re.compile(r"<<<|>>>")
 
 
+_FAKE_CITE = re.compile(r"\[\d{1,3}\]")
+
+
 def _defang(text: str) -> str:
-    # an article cannot close the fence or open a new one
-    return _FENCE.sub("", text).replace("\n", " ")
+    # an article cannot close the fence, open a new one, or carry citation markers of its own
+    return _FAKE_CITE.sub("", _FENCE.sub("", text)).replace("\n", " ")
 
 
 def evidence_block(items) -> str:
