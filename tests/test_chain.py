@@ -118,7 +118,7 @@ def test_verification_recites_wrong_citation(seed_assistant):
     chain = _with_fake(seed_assistant, ScriptedLLM("x", [1]))
     _, _, items, refusal, *_ = chain.prepare("How many mortar rounds landed in the embassy compound?")
     assert refusal is None
-    right = next(it.n for it in items if "mortar" in it.sentence)
+    assert any("mortar" in it.sentence for it in items)
     wrong = next(it.n for it in items if "mortar" not in it.display_text)
     chain._backend = ScriptedLLM("Nearly seven mortar rounds landed in the U.S. Embassy compound in Baghdad.",
                                  [wrong])

@@ -261,7 +261,7 @@ class AnswerChain:
                 return
         timings.generate_ms = (time.perf_counter() - tg) * 1000
         tv = time.perf_counter()
-        verified = verify(text, cited, items, self.scorer)
+        verified = verify(text, cited, items, self.scorer, question=standalone)
         timings.verify_ms = (time.perf_counter() - tv) * 1000
         timings.total_ms = (time.perf_counter() - t0) * 1000
         if not verified.sentences:

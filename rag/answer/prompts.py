@@ -87,7 +87,8 @@ def answer_messages(items, question: str, history: list[tuple[str, str]] | None 
         {"role": "system", "content": SYSTEM},
         {"role": "user", "content": (
             f"{evidence_block(items)}\n\n{convo}Question: {_defang(question)}\n\n"
-            "Answer in one to three sentences using only the evidence. Put the numbers of the evidence "
+            "Answer in one to three complete sentences using only the evidence; name who or what the "
+            "answer is about. Put the numbers of the evidence "
             "sentences you used in \"citations\". If the evidence does not answer the question, answer "
             f"\"{REFUSAL_PREFIX}.\" with no citations. Reply as JSON with keys \"answer\" and \"citations\"."
         )},
