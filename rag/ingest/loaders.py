@@ -154,10 +154,11 @@ def load_file(path: Path, max_bytes: int) -> tuple[list[RawRecord], list[LoadFai
 def _load_text(path: Path, text: str, h: str) -> RawRecord:
     from rag.ingest.clean import find_date, guess_source, normalise
 
+    if path.suffix.lower() in (".md", ".markdown"):
+        # heading markers are markup, not article text
+        text = re.sub(r"(?m)^[ \t]{0,3}#{1,6}[ \t]+", "", text)
     norm = normalise(text)
     title = next((ln for ln in norm.split("\n") if ln.strip()), "")
-    if path.suffix.lower() in (".md", ".markdown"):
-        title = re.sub(r"^#+\s*", "", title)
     return RawRecord(
         key=str(path), path=str(path), text=text, title=title[:300], source=guess_source(norm),
         published=find_date(norm[:3000]), content_hash=h,

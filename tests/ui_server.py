@@ -1,0 +1,106 @@
+"""Start the chat UI in a subprocess on a free localhost port (for the UI tests).
+
+The server is the real ``newsrag serve`` command, so the tests cover the CLI wiring, the loopback
+default and Gradio's queue exactly as a user runs them.
+
+    with running_server(index_dir) as server:
+        server.url  # http://127.0.0.1:<port>
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OFFLINE_ENV = {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "GRADIO_ANALYTICS_ENABLED": "False",
+    "ANONYMIZED_TELEMETRY": "False",
+}
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def build_seed_index(index_dir: Path) -> None:
+    """A fresh index over ``seeds/`` (the extractive backend needs no model)."""
+    from rag.api import Assistant
+    from rag.settings import Settings
+
+    a = Assistant(Settings(index_dir=index_dir, backend="extractive"))
+    try:
+        report = a.ingest([ROOT / "seeds"])
+        assert report.documents_added >= 1 and not report.failed, report
+    finally:
+        a.close()
+
+
+def server_env(**extra: str) -> dict[str, str]:
+    env = {**os.environ, **OFFLINE_ENV, **extra}
+    env.setdefault("GRADIO_TEMP_DIR", tempfile.mkdtemp(prefix="newsrag-gradio-"))
+    env.pop("RAG_AUTH", None)
+    return env
+
+
+@dataclass
+class Server:
+    url: str
+    log_path: Path
+    proc: subprocess.Popen
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@contextmanager
+def running_server(index_dir: Path, backend: str = "extractive", args: tuple[str, ...] = (),
+                   timeout: float = 300.0, **env: str) -> Iterator[Server]:
+    """Run ``newsrag serve`` over ``index_dir``; yields the base URL once it answers HTTP."""
+    port = free_port()
+    log_path = Path(tempfile.mkstemp(prefix="newsrag-ui-", suffix=".log")[1])
+    cmd = [sys.executable, "-m", "rag.cli", "serve", "--index", str(index_dir), "--backend", backend,
+           "--port", str(port), *args]
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=server_env(**env), stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"the UI server exited with {proc.returncode}:\n{log_path.read_text()}")
+            try:
+                with urllib.request.urlopen(url + "/config", timeout=5) as resp:
+                    if resp.status == 200:
+                        break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the UI server did not start in {timeout:.0f} s:\n{log_path.read_text()}")
+            time.sleep(0.5)
+        yield Server(url, log_path, proc)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        server_log = log_path.read_text(errors="replace")
+        if "Traceback" in server_log:
+            sys.stderr.write(f"--- UI server log ({log_path}) ---\n{server_log}\n")
+
