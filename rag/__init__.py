@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
+
+# llama.cpp (via OpenMP) busy-waits between tasks by default; on a shared 2-core machine that made
+# decoding ~10x slower. The variable is read once, when the OpenMP runtime loads (torch shares it),
+# so it is set here, before anything heavy is imported.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __all__ = ["Assistant", "Settings", "Answer", "Citation", "Passage", "RagError"]
 __version__ = "0.1.0"

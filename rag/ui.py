@@ -625,6 +625,14 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None, 
     demo = None
     try:
         _ = assistant.index  # open (and repair) the index now, not in the first user's request
+        if settings.backend != "extractive":
+            # Loading a GGUF holds the GIL for seconds: do it before the first page is served,
+            # not during the first user's question. A failure here is shown per question instead.
+            try:
+                _ = assistant.chain().backend
+            except RagError as exc:
+                log.warning("%s", exc)
+                print(f"warning: {exc}", flush=True)
         demo = build_app(assistant)
         shown = f"[{host}]" if ":" in host else host
         print(f"NewsRAG on http://{shown}:{port}  (backend: {settings.backend}; Ctrl+C to stop)", flush=True)
