@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     llm_temperature: float = 0.0
     llm_timeout_s: float = 120.0
     answerability_call: bool = True
+    llm_veto_max_coverage: float = Field(
+        default=0.8, description="The LLM answerability veto is skipped when an evidence sentence covers at "
+        "least this share of the question's terms.")
 
     openai_base_url: str | None = Field(
         default=None, validation_alias=AliasChoices("RAG_OPENAI_BASE_URL", "OPENAI_BASE_URL", "openai_base_url")

@@ -90,3 +90,23 @@ def test_injection_article_and_question(make_settings, tmp_path):
     for c in leak.citations:
         assert a.article(c.doc_id).text[c.start:c.end] == c.quote
     a.close()
+
+
+def test_openai_backend_against_a_real_openai_compatible_server(local, seed_assistant):
+    """The `openai` backend pointed at a real OpenAI-compatible HTTP server on 127.0.0.1 (llama.cpp's, as
+    xllamacpp serves it for the local backend), not a mock."""
+    from rag.api import Assistant
+
+    server = seed_assistant.chain("local").backend.server
+    assert server.base_url.startswith("http://127.0.0.1:")
+    remote = Assistant(seed_assistant.settings.model_copy(update={
+        "backend": "openai", "openai_base_url": f"{server.base_url}/v1", "openai_model": "qwen2.5-0.5b",
+        "openai_api_key": server.api_key}))
+    try:
+        ans = remote.ask("How many mortar rounds landed in the U.S. Embassy compound?")
+        assert not ans.refused, ans.notes
+        assert "seven" in ans.text.lower() or "7" in ans.text
+        _quotes_resolve(remote, ans)
+        assert remote.ask("What is the name of the US ambassador to Iraq?").refused
+    finally:
+        remote.close()

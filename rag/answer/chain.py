@@ -171,7 +171,8 @@ class AnswerChain:
     def _extractive(self, items: list[EvidenceItem]) -> tuple[str, list[int]]:
         """The best evidence sentence, quoted as it stands: faithful by construction."""
         top = items[0]
-        return top.sentence, [top.n]
+        # a pronoun-led quote ("...," he said) is only an answer with the sentence that names "he"
+        return top.display_text, [top.n]
 
     def _llm_answerable(self, items, question: str) -> bool:
         raw = self.backend.complete_json(prompts.answerable_messages(items, question),
@@ -206,7 +207,11 @@ class AnswerChain:
                                 k=self.settings.evidence_k, query_vector=qv)
         from rag.answer.answerable import check
 
-        verdict = check(standalone, [it.display_text for it in items],
+        # Names, numbers and dates of the question may sit anywhere in the retrieved passages or in the
+        # article's dateline ("the 2032 final" when the article is dated 2032), not only in the sentences.
+        context = [it.display_text for it in items] + list(dict.fromkeys(p.text for p in passages)) + [
+            f"{p.title} ({p.published})" for p in passages if p.published]
+        verdict = check(standalone, context,
                         best_score=max((it.score for it in items), default=0.0),
                         min_score=self.settings.min_evidence_score)
         if not verdict.answerable:
@@ -233,7 +238,10 @@ class AnswerChain:
         if backend is None:
             text, cited = self._extractive(items)
         else:
-            if self.settings.answerability_call and not self._llm_answerable(items, standalone):
+            # The model's veto counts only when the lexical evidence is not already conclusive: small
+            # models refuse questions whose answer sentence repeats every term of the question.
+            conclusive = max((it.lexical for it in items), default=0.0) >= self.settings.llm_veto_max_coverage
+            if self.settings.answerability_call and not conclusive and not self._llm_answerable(items, standalone):
                 timings.generate_ms = (time.perf_counter() - tg) * 1000
                 timings.total_ms = (time.perf_counter() - t0) * 1000
                 yield {"type": "answer", "answer": self._refusal(

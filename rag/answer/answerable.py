@@ -1,0 +1,328 @@
+"""The deterministic, question-aware answerability check, run before any text is generated.
+
+A retrieved sentence can be *about* the question's topic without answering it: asked for "the name
+of the US ambassador to Iraq", an article about attacks on the US embassy in Iraq is on topic and
+scores well, yet says nothing about an ambassador. Refusing here is cheaper and safer than letting
+a small model improvise. The rules (each failure adds a reason; ``missing`` lists what was absent):
+
+1. ``score``: the best evidence score must reach ``min_score`` (the retrieval/selection scale).
+2. ``entity``: every name in the question must occur in the evidence (case, possessives,
+   "U.S."/"US"/"United States", plurals, "Iraq"/"Iraqi" and surname-only forms are tolerated).
+   Question words ("What", "Who", "How") are never names.
+3. ``number``/``date``: every number, year, month and weekday of the question must occur (except
+   the size of the answer: "what are the two sources ...").
+4. ``polarity``: a negated question ("which group did not ...") needs a negation in the evidence
+   sentence that carries it; a question word whose opposite the evidence uses instead ("away" vs
+   "towards", "armed" vs "disarmed") fails.
+5. ``slot``: the role whose holder is asked for — the head noun after "name of the" or "who is
+   the" ("ambassador" in "the name of the US ambassador to Iraq") — must occur in the evidence.
+   (Answer-type nouns, as in "which country" or "how many times", are not required: evidence
+   names the country without the word "country".)
+6. ``coverage``: at least ``MIN_COVERAGE`` of the question's content words (stemmed, weighted
+   by length) must occur in the evidence, and the best single evidence sentence must hold at least
+   ``MIN_SENTENCE_COVERAGE`` of them.
+
+Paraphrases of a question's *names* are not accepted (a name is a name), but ordinary words are
+only required through coverage, so a paraphrased question still passes.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+
+from rag import textutil as tu
+
+log = logging.getLogger(__name__)
+
+MIN_COVERAGE = 0.4
+MIN_SENTENCE_COVERAGE = 0.3
+
+# Words that say what kind of answer is wanted, not what it is about.
+_GENERIC_SLOT = {
+    "name",
+    "kind",
+    "type",
+    "sort",
+    "number",
+    "amount",
+    "way",
+    "thing",
+    "one",
+    "ones",
+    "part",
+    "reason",
+    "year",
+    "date",
+    "day",
+    "time",
+    "period",
+    "percentage",
+    "percent",
+    "term",
+    "word",
+    "role",
+    "purpose",
+    "result",
+    "effect",
+    "cause",
+    "example",
+    "form",
+    "method",
+    "process",
+    "level",
+    "size",
+    "value",
+    "happen",
+    "happened",
+    "do",
+    "did",
+    "does",
+    "mean",
+    "means",
+    "called",
+    "many",
+    "much",
+    "long",
+    "far",
+    "often",
+    "old",
+    "big",
+    "large",
+    "else",
+    "other",
+    "main",
+    "primary",
+    "first",
+    "last",
+    "different",
+}
+_COUNT_OF_ANSWER = re.compile(r"\b(?:the|what|which|name|list|give|are|were)\s+$", re.I)
+_QUESTION_WORDS = {"what", "which", "who", "whom", "whose", "when", "where", "why", "how"}
+_SLOT_PATTERNS = [
+    # "what is the name of the US ambassador to Iraq" -> "US ambassador"
+    re.compile(
+        r"\b(?:name|title|identity|number|amount|size|percentage|share|age)\s+of\s+(?:the\s+|a\s+|an\s+)?"
+        r"(?P<np>[\w'’\- ]+?)(?=\s+(?:of|to|in|at|for|on|from|by|with|that|who|which|was|is|were|are|did"
+        r"|does|do|has|have|had|will|would|can|could)\b|[?,.]|$)",
+        re.I,
+    ),
+    # "who is the US ambassador to Iraq" -> "US ambassador"
+    re.compile(
+        r"^\s*who\s+(?:is|was|are|were)\s+(?:the\s+|a\s+|an\s+)(?P<np>[\w'’\- ]+?)(?=\s+(?:of|to|in|at|"
+        r"for|on|from|by|with|that|who|which)\b|[?,.]|$)",
+        re.I,
+    ),
+]
+
+
+@dataclass
+class Answerability:
+    """The verdict: ``answerable``, human-readable ``reasons`` when not, and the ``missing`` terms."""
+
+    answerable: bool
+    reasons: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+
+
+def _weighted_coverage(terms: list[str], have: set[str]) -> float:
+    if not terms:
+        return 1.0
+    tot = hit = 0.0
+    for t in terms:
+        w = 1.0 + min(len(t), 10) / 5.0
+        tot += w
+        if t in have or any(tu._tok_match(t, h) for h in have if h[:3] == t[:3]):
+            hit += w
+    return hit / tot
+
+
+def question_slot(question: str) -> list[str]:
+    """Head noun(s) of the asked-for thing (surface words), or [] when no pattern applies."""
+    for rx in _SLOT_PATTERNS:
+        m = rx.search(question)
+        if not m:
+            continue
+        words = [w for w in re.findall(r"[\w'’\-]+", m.group("np"))]
+        words = [w for w in words if w.lower() not in tu.STOPWORDS and w.lower() not in _GENERIC_SLOT]
+        if not words:
+            continue
+        return [words[-1]]  # the head of an English noun phrase is its last word
+    return []
+
+
+def _has(stem_set: set[str], word: str) -> bool:
+    st = tu.stem(word.lower())
+    return st in stem_set or any(tu._tok_match(st, h) for h in stem_set if h[:3] == st[:3])
+
+
+def check(question: str, evidence: list[str], best_score: float, min_score: float) -> Answerability:
+    """Whether ``evidence`` (sentences) can answer ``question`` — deterministic rules, no model."""
+    reasons: list[str] = []
+    missing: list[str] = []
+    ev = [e for e in evidence if e and e.strip()]
+    if not ev:
+        return Answerability(False, ["no evidence"], [])
+    if best_score < min_score:
+        reasons.append(f"best evidence score {best_score:.2f} < {min_score:.2f}")
+    joined = " ".join(ev)
+    ev_stems = set(tu.stems(joined))
+
+    # names
+    for ent in tu.extract_entities(question):
+        if ent.text.lower() in _QUESTION_WORDS:
+            continue
+        if not tu.entity_in(ent.text, joined):
+            reasons.append(f"name '{ent.text}' not in the evidence")
+            missing.append(ent.text)
+
+    # numbers and dates
+    ev_nums = tu.number_values(joined, permissive=True)
+    for n in tu.extract_numbers(question):
+        if n.text.lower() == "first":
+            continue
+        if n.text.isalpha() and n.value <= 10 and _COUNT_OF_ANSWER.search(question[: n.start]):
+            continue  # "what are the two sources ...": the size of the answer, not a fact to find
+        if round(n.value, 6) not in ev_nums:
+            reasons.append(f"number {n.text} not in the evidence")
+            missing.append(n.text)
+    ev_dates = tu.extract_dates(joined)
+    for d in sorted(tu.extract_dates(question)):
+        if d.startswith(("year:", "decade:")):
+            continue
+        if d not in ev_dates:
+            reasons.append(f"date {d} not in the evidence")
+            missing.append(d)
+
+    # coverage of content words
+    q_terms = [t for t in dict.fromkeys(tu.content_stems(question)) if t not in _GENERIC_SLOT]
+    cover = _weighted_coverage(q_terms, ev_stems)
+    sent_cover = [(_weighted_coverage(q_terms, set(tu.stems(s))), s) for s in ev]
+    best_sent_cover, best_sent = max(sent_cover, key=lambda x: x[0])
+    if q_terms and cover < MIN_COVERAGE:
+        absent = [t for t in q_terms if not _has(ev_stems, t)]
+        reasons.append(f"the evidence covers {cover:.0%} of the question's terms")
+        missing.extend(a for a in absent if a not in missing)
+    elif q_terms and best_sent_cover < MIN_SENTENCE_COVERAGE:
+        reasons.append(f"no evidence sentence covers the question ({best_sent_cover:.0%} at best)")
+
+    # the asked-for slot
+    for w in question_slot(question):
+        if not _has(ev_stems, w):
+            reasons.append(f"nothing about '{w}' in the evidence")
+            if w not in missing:
+                missing.append(w)
+
+    # polarity, judged on the evidence sentences that carry the question
+    reasons.extend(_polarity(question, [s for c, s in sorted(sent_cover, key=lambda x: -x[0])[:2] if c > 0]))
+
+    ok = not reasons
+    if not ok:
+        log.debug("not answerable: %s", "; ".join(reasons))
+    return Answerability(ok, reasons, missing)
+
+
+def _polarity(question: str, sents: list[str]) -> list[str]:
+    """Negation and antonym agreement between the question and its best evidence sentences."""
+    if not sents:
+        return []
+    q_stems = set(tu.stems(question))
+    text = " ".join(sents)
+    s_stems = set(tu.stems(text))
+    out: list[str] = []
+    for c in sorted(q_stems):
+        if (
+            c in s_stems
+            or c not in tu.ANTONYMS
+            and not any(s == p + c for s in s_stems for p in ("un", "dis", "non"))
+        ):
+            continue
+        opp = sorted(s for s in s_stems if tu.are_antonyms(c, s) and s not in q_stems)
+        if opp:
+            out.append(f"the question says '{c}' where the evidence says '{opp[0]}'")
+    have = set(tu.stems(text))
+    q_neg = [c for c in tu.negation_scopes(question) if any(x in have for x in c.scope)]
+    if q_neg and not tu.negation_scopes(text):
+        out.append(f"the question is negated ('{q_neg[0].text}') but the evidence is not")
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# measurement on SQuAD 2.0 (impossible questions are the negatives)
+# --------------------------------------------------------------------------------------------------
+
+
+def squad_report(
+    path: str, limit: int = 300, seed: int = 0, min_score: float = 0.30, use_embeddings: bool = True
+) -> dict:
+    """Precision/recall of :func:`check` on SQuAD 2.0 questions with the gold paragraph's sentences
+    as evidence and the best question-sentence cosine as ``best_score``."""
+    import json
+    import random
+
+    with open(path, encoding="utf-8") as fh:
+        data = json.load(fh)
+    qs = [(qa, p["context"]) for a in data["data"] for p in a["paragraphs"] for qa in p["qas"]]
+    rng = random.Random(seed)
+    qs = rng.sample(qs, min(limit, len(qs)))
+    enc = None
+    if use_embeddings:
+        from rag.index.embeddings import get_embedder
+
+        enc = get_embedder().encode
+    tp = fp = tn = fn = 0
+    reasons: dict[str, int] = {}
+    for qa, ctx in qs:
+        sents = tu.sentences(ctx)
+        if enc is not None:
+            v = enc([qa["question"], *sents])
+            best = float((v[1:] @ v[0]).max()) if len(sents) else 0.0
+        else:
+            best = 1.0
+        verdict = check(qa["question"], sents, best, min_score)
+        gold = not qa.get("is_impossible", False)
+        if verdict.answerable and gold:
+            tp += 1
+        elif verdict.answerable:
+            fp += 1
+        elif gold:
+            fn += 1
+            for r in verdict.reasons:
+                key = r.split(" ")[0] + " " + r.split(" ")[1]
+                reasons[key] = reasons.get(key, 0) + 1
+        else:
+            tn += 1
+    return {
+        "n": len(qs),
+        "answerable": tp + fn,
+        "unanswerable": tn + fp,
+        "precision": tp / (tp + fp) if tp + fp else None,  # of questions passed, share truly answerable
+        "recall": tp / (tp + fn) if tp + fn else None,  # of answerable questions, share passed
+        "refusal_precision": tn / (tn + fn) if tn + fn else None,
+        "refusal_recall": tn / (tn + fp) if tn + fp else None,
+        "false_refusal_reasons": dict(sorted(reasons.items(), key=lambda x: -x[1])),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(
+        prog="python -m rag.answer.answerable",
+        description="Measure the answerability check on SQuAD 2.0 questions.",
+    )
+    ap.add_argument("squad", nargs="?", default="eval/external/squad2/dev-8-articles.json")
+    ap.add_argument("--limit", type=int, default=300)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--min-score", type=float, default=0.30)
+    ap.add_argument("--no-embed", action="store_true")
+    args = ap.parse_args(argv)
+    res = squad_report(args.squad, args.limit, args.seed, args.min_score, not args.no_embed)
+    for k, v in res.items():
+        print(f"{k}: {v if not isinstance(v, float) else round(v, 3)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Evaluation: answer/retrieval/faithfulness/refusal metrics and the support scorer's meta-eval."""
