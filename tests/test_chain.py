@@ -135,8 +135,17 @@ def test_all_unsupported_becomes_refusal(seed_assistant):
 
 
 def test_model_refusal_and_answerability_call(seed_assistant):
-    chain = _with_fake(seed_assistant, ScriptedLLM("", [], answerable=False))
+    chain = _with_fake(seed_assistant, ScriptedLLM("Nearly seven mortar rounds landed in the compound.", [1],
+                                                   answerable=False))
+    # an evidence sentence repeating every term of the question is conclusive: the veto is not asked
     ans = chain.answer("How many mortar rounds landed in the embassy compound?")
+    assert not ans.refused and not any(len(c) == 2 and "answerable" in str(c) for c in chain._backend.calls)
+    saved = chain.settings
+    chain.settings = saved.model_copy(update={"llm_veto_max_coverage": 1.01})
+    try:
+        ans = chain.answer("How many mortar rounds landed in the embassy compound?")
+    finally:
+        chain.settings = saved
     assert ans.refused and "insufficient" in ans.notes[0]
     chain._backend = ScriptedLLM("The articles don't say.", [])
     assert chain.answer("How many mortar rounds landed in the embassy compound?").refused

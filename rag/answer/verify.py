@@ -10,7 +10,6 @@ If nothing survives, the chain refuses.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from dataclasses import dataclass, field
 
@@ -51,35 +50,59 @@ def split_answer(text: str) -> list[tuple[str, list[int]]]:
     return out
 
 
+_WHO_SUBJECT = re.compile(r"^\s*who\s+(?!is\b|was\b|are\b|were\b|'s\b)(\w.*?)\??\s*$", re.I)
+
+
 def as_claim(sentence: str, question: str) -> str:
-    """A fragment answer ("seven", "Abu Ali al-Askari") is only a claim together with its question."""
-    if question and len(sentence.split()) <= 8:
-        return f"{question.strip()} {sentence}"
-    return sentence
+    """A fragment answer is a claim only together with its question. For "Who <did something>?" the
+    answer takes the place of "who", so the scorer checks the speaker/agent like any other claim."""
+    if not question or len(sentence.split()) > 8:
+        return sentence
+    m = _WHO_SUBJECT.match(question)
+    if m:
+        return f"{sentence.rstrip('. ')} {m.group(1)}."
+    return f"{question.strip()} {sentence}"
 
 
 class _FragmentScorer:
-    """For a fragment answer the question carries the claim's meaning, so the evidence must also cover
-    what the question asks ("called the embassy a nest of espionage"), not just contain the answer word:
-    a headline that merely mentions the answer is not support."""
+    """Verifies a short answer ("3:40 a.m.", "Tessaly Construction") the way extractive QA is verified:
+    an evidence sentence supports it when it contains the answer (its content words, every number and
+    name), covers what the question asks, and the answer adds something the question did not say."""
 
-    def __init__(self, scorer, question: str, min_coverage: float = 0.5):
+    def __init__(self, question: str, min_coverage: float = 0.5):
         from rag.answer.evidence import question_terms
 
-        self.scorer, self.terms, self.min = scorer, question_terms(question), min_coverage
+        self.question = question
+        self.terms = question_terms(question)
+        self.min = min_coverage
+        self.fragment = ""
 
-    def _gate(self, evidence, res):
-        from rag.answer.evidence import lexical_overlap
+    def _result(self, score: float, ok: bool, reasons: list[str]):
+        from rag.support import SupportResult
 
-        text = " ".join(evidence) if isinstance(evidence, list) else evidence
-        cov = lexical_overlap(self.terms, text)
-        if res.supported and cov < self.min:
-            res = dataclasses.replace(res, supported=False, reasons=[
-                *res.reasons, f"evidence covers {cov:.0%} of what the question asks"])
-        return res
+        return SupportResult(score=round(score, 4), supported=ok, reasons=reasons)
 
     def score(self, claim, evidence):
-        return self._gate(evidence, self.scorer.score(claim, evidence))
+        from rag.answer.evidence import lexical_overlap
+        from rag.textutil import content_set, number_values
+
+        text = " ".join(evidence) if isinstance(evidence, list) else evidence
+        frag = content_set(self.fragment)
+        names, other = self.terms
+        if not frag or frag <= (names | other):
+            return self._result(0.0, False, ["the answer only repeats the question"])
+        have = content_set(text)
+        contained = len(frag & have) / len(frag)
+        missing_nums = number_values(self.fragment) - number_values(text)
+        cov = lexical_overlap(self.terms, text)
+        reasons = []
+        if contained < 0.8:
+            reasons.append(f"evidence contains {contained:.0%} of the answer")
+        if missing_nums:
+            reasons.append(f"number(s) {sorted(missing_nums)} not in evidence")
+        if cov < self.min:
+            reasons.append(f"evidence covers {cov:.0%} of what the question asks")
+        return self._result(0.5 * contained + 0.5 * cov, not reasons, reasons)
 
     def best(self, claim, candidates):
         results = [self.score(claim, c) for c in candidates]
@@ -93,10 +116,14 @@ def verify(answer_text: str, cited: list[int], items, scorer, question: str = ""
     parts = split_answer(answer_text)
     texts = [it.display_text for it in items]
     plain = scorer
-    fragment = _FragmentScorer(scorer, question) if question else scorer
+    fragment = _FragmentScorer(question) if question else None
     for shown, marks in parts:
         sent = as_claim(shown, question)
-        scorer = fragment if sent != shown else plain
+        if fragment is not None and sent != shown and not _WHO_SUBJECT.match(question):
+            fragment.fragment = shown
+            scorer = fragment
+        else:
+            scorer = plain
         hint = [n for n in (marks or cited) if n in by_n]
         kept = False
         if hint:
