@@ -331,7 +331,7 @@ def launch_options(settings: Settings) -> dict[str, Any]:
     return {
         "theme": theme(),
         "css": _asset("style.css"),
-        "max_file_size": f"{settings.max_upload_mb:g}mb",
+        "max_file_size": int(settings.max_upload_mb * 1024 * 1024),  # bytes: gradio cannot parse "0.2mb"
         "footer_links": ["api", "settings"],
         "run_history": False,  # no transcripts kept in the browser
         "ssr_mode": False,

@@ -121,7 +121,7 @@ def test_launch_options_fetch_nothing_from_the_internet():
     from rag.ui import launch_options
 
     opts = launch_options(Settings(max_upload_mb=3))
-    assert opts["max_file_size"] == "3mb"
+    assert opts["max_file_size"] == 3 * 1024 * 1024
     css = opts["theme"]._get_theme_css() + opts["css"]
     assert "fonts.googleapis" not in css and "@import" not in css and "url(http" not in css
 

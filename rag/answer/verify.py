@@ -17,6 +17,7 @@ from rag.ingest.sentences import split_sentences
 
 _MARKER = re.compile(r"\s*\[(\d{1,3})\]")
 _NO_CONTENT = re.compile(r"^[\W_]*$")
+_LEADING_MARKERS = re.compile(r"^(?:\s*\[\d{1,3}\])+")
 
 
 @dataclass
@@ -39,14 +40,19 @@ class Verification:
 
 def split_answer(text: str) -> list[tuple[str, list[int]]]:
     """Answer text -> [(sentence without markers, inline [n] markers)]."""
-    out = []
+    out: list[tuple[str, list[int]]] = []
     for s, e in split_sentences(text):
         sent = text[s:e]
+        # markers written after a full stop ("... dam. [1] Next ...") open the next span: they belong
+        # to the sentence before
+        lead = _LEADING_MARKERS.match(sent)
+        if lead and out:
+            out[-1][1].extend(int(m) for m in _MARKER.findall(lead.group(0)))
+            sent = sent[lead.end():]
         marks = [int(m) for m in _MARKER.findall(sent)]
         clean = _MARKER.sub("", sent).strip()
         if clean and not _NO_CONTENT.match(clean):
             out.append((clean, marks))
-    # a trailing marker after the final period belongs to the previous sentence
     return out
 
 
