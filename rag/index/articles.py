@@ -41,6 +41,29 @@ class ArticleStore:
         self._cache[doc_id] = art
         return art
 
+    def unreadable(self, doc_ids) -> list[str]:
+        """The ids among ``doc_ids`` whose file is present but cannot be parsed (truncated, corrupt)."""
+        bad = []
+        for doc_id in doc_ids:
+            p = self._path(doc_id)
+            try:
+                Article.model_validate_json(p.read_bytes())
+            except FileNotFoundError:
+                continue  # reported as missing by the caller
+            except (OSError, ValueError):
+                bad.append(doc_id)
+        return bad
+
+    def set_aside(self, doc_id: str) -> Path | None:
+        """Rename an unreadable article file to ``<id>.json.corrupt``: out of the store, not destroyed."""
+        self._cache.pop(doc_id, None)
+        p = self._path(doc_id)
+        if not p.exists():
+            return None
+        dest = p.with_name(p.name + ".corrupt")
+        p.replace(dest)
+        return dest
+
     def exists(self, doc_id: str) -> bool:
         return self._path(doc_id).exists()
 

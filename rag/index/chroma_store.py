@@ -8,6 +8,7 @@ retrieval.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +54,12 @@ def make_client(settings: Settings):
 
 
 class ChromaStore:
-    def __init__(self, settings: Settings, embed_model: str, embed_dim: int, create: bool = True):
+    def __init__(self, settings: Settings, embed_model: str, embed_dim: int, create: bool = True,
+                 verify_model: bool = True):
         self.settings = settings
+        # server mode: chunks of a concurrent, not yet committed ingest are in the collection too;
+        # the index sets this to "doc is in my manifest" so queries never return them
+        self.visible: Callable[[str], bool] | None = None
         self.client = make_client(settings)
         name = settings.collection
         meta = {"embed_model": embed_model, "embed_dim": embed_dim}
@@ -70,7 +75,7 @@ class ChromaStore:
             raise RagError(f"Cannot open the Chroma collection {name!r} ({exc}). Run `newsrag index rebuild`."
                            ) from exc
         have = self.col.metadata or {}
-        if have.get("embed_model") and (have.get("embed_model") != embed_model
+        if verify_model and have.get("embed_model") and (have.get("embed_model") != embed_model
                                         or int(have.get("embed_dim", embed_dim)) != embed_dim):
             raise IndexMismatchError(
                 f"The index was built with the embedding model {have.get('embed_model')!r} "
@@ -79,8 +84,26 @@ class ChromaStore:
                 f"index with the new model: `newsrag index rebuild --index {settings.index_dir}`."
             )
 
+    def _reopen_if_gone(self, exc: Exception) -> bool:
+        """Server mode: another process's `index rebuild` replaced the collection; pick up the new one."""
+        if "does not exist" not in str(exc) and "NotFound" not in exc.__class__.__name__:
+            return False
+        try:
+            self.col = self.client.get_collection(self.settings.collection, embedding_function=None)
+        except Exception:  # noqa: BLE001 - still gone: let the original error surface
+            return False
+        return True
+
+    def _call(self, fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            if self._reopen_if_gone(exc):
+                return fn(*args, **kwargs)
+            raise
+
     def count(self) -> int:
-        return self.col.count()
+        return self._call(lambda: self.col.count())
 
     def all_ids(self) -> set[str]:
         ids: set[str] = set()
@@ -102,19 +125,58 @@ class ChromaStore:
             self.col.delete(ids=ids[i:i + _BATCH])
 
     def query(self, vector, n: int, where: dict | None = None) -> list[tuple[str, float, str, dict]]:
-        n = max(1, min(n, self.count() or 1))
-        res = self.col.query(query_embeddings=[vector], n_results=n, where=where or None,
-                             include=["distances", "documents", "metadatas"])
+        visible = self.visible
+        # over-fetch what the visibility filter may drop. No clamp to count(): Chroma returns what it
+        # has, and count() costs a round trip (~6 ms at 100k chunks) on every query.
+        want = max(1, n if visible is None else n * 2 + 10)
+        res = self._call(lambda: self.col.query(query_embeddings=[vector], n_results=want, where=where or None,
+                                                include=["distances", "documents", "metadatas"]))
         out = []
         for cid, dist, doc, meta in zip(res["ids"][0], res["distances"][0], res["documents"][0],
                                         res["metadatas"][0], strict=True):
+            if visible is not None and not visible(str((meta or {}).get("doc_id", ""))):
+                continue
             out.append((cid, 1.0 - float(dist), doc or "", dict(meta or {})))
+        return out[:n]
+
+    def query_ids(self, vector, n: int, where: dict | None = None) -> list[tuple[str, float]]:
+        """Nearest chunk ids and cosine similarities only: without documents and metadata the kNN call is
+        several times cheaper; fetch the texts of the few results kept with ``get``."""
+        visible = self.visible
+        want = max(1, n if visible is None else n * 2 + 10)
+        res = self._call(lambda: self.col.query(query_embeddings=[vector], n_results=want, where=where or None,
+                                                include=["distances"]))
+        out = [(cid, 1.0 - float(dist)) for cid, dist in zip(res["ids"][0], res["distances"][0], strict=True)
+               if visible is None or visible(cid.rsplit("-", 1)[0])]
+        return out[:n]
+
+    def texts_by_doc(self, doc_ids: list[str] | None = None) -> dict[str, list[tuple[str, str]]]:
+        """doc_id -> [(chunk_id, text)] for the given docs (all when None), in chunk order."""
+        out: dict[str, list[tuple[str, str]]] = {}
+
+        def take(res) -> None:
+            for cid, doc in zip(res["ids"], res["documents"], strict=True):
+                out.setdefault(cid.rsplit("-", 1)[0], []).append((cid, doc or ""))
+
+        if doc_ids is None:
+            offset = 0
+            while True:
+                res = self.col.get(include=["documents"], limit=5000, offset=offset)
+                take(res)
+                if len(res["ids"]) < 5000:
+                    break
+                offset += len(res["ids"])
+        else:
+            for i in range(0, len(doc_ids), 200):
+                take(self.col.get(where={"doc_id": {"$in": doc_ids[i:i + 200]}}, include=["documents"]))
+        for v in out.values():
+            v.sort()
         return out
 
     def get(self, ids: list[str]) -> dict[str, tuple[str, dict]]:
         if not ids:
             return {}
-        res = self.col.get(ids=ids, include=["documents", "metadatas"])
+        res = self._call(lambda: self.col.get(ids=ids, include=["documents", "metadatas"]))
         return {cid: (doc or "", dict(meta or {}))
                 for cid, doc, meta in zip(res["ids"], res["documents"], res["metadatas"], strict=True)}
 

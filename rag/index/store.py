@@ -1,11 +1,13 @@
 """NewsIndex: the one object that owns Chroma, BM25, the article store and the manifest.
 
 Write protocol of an ingest (each step idempotent; the manifest rename is the commit point):
+  0. marker file .commit-pending                (tells the next open to look for orphan article files)
   1. article JSON files for new articles     (orphans until committed)
   2. Chroma upsert of their chunks          (orphans until committed)
   3. BM25 rebuilt with the next generation  (mismatch until committed -> rebuilt at open)
   4. manifest written atomically            <- commit
-  5. chunks/articles of replaced or removed articles deleted (leftovers are orphans -> removed at open)
+  5. chunks/articles of replaced or removed articles deleted (leftovers are orphans -> removed at open),
+     then the marker
 Opening for writing repairs whatever an interrupted run left; ``check()`` reports without repairing.
 """
 
@@ -21,9 +23,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rag.faults import crash_point
 from rag.index.articles import ArticleStore
 from rag.index.bm25 import BM25Index
-from rag.index.manifest import DocEntry, Manifest, load_manifest, save_manifest
+from rag.index.manifest import DocEntry, Manifest, load_manifest, save_manifest, write_atomic
 from rag.settings import Settings
 from rag.types import Article, Chunk, IndexMismatchError, RagError
 
@@ -88,6 +91,16 @@ class IndexLock:
 
 
 class NewsIndex:
+    """The index of one deployment. With ``settings.chroma_host`` set, constructing it returns a
+    ``ServerNewsIndex`` (rag/index/server_index.py): same interface, state shared through the server."""
+
+    def __new__(cls, settings: Settings, *args, **kwargs):
+        if cls is NewsIndex and getattr(settings, "server_mode", False):
+            from rag.index.server_index import ServerNewsIndex
+
+            return super().__new__(ServerNewsIndex)
+        return super().__new__(cls)
+
     def __init__(self, settings: Settings, embedder=None, repair: bool = True, check_model: bool = True):
         from rag.index.embeddings import get_embedder
 
@@ -95,13 +108,18 @@ class NewsIndex:
         self.root = Path(settings.index_dir)
         self.root.mkdir(parents=True, exist_ok=True)
         self.embedder = embedder or get_embedder(settings.embed_model, settings.embed_batch_size,
-                                                 settings.embed_device)
+                                                 settings.embed_device, getattr(settings, "embed_backend", None))
         self.lock = IndexLock(self.root / ".lock")
         self.articles = ArticleStore(self.root / "articles")
         self.manifest_path = self.root / "manifest.json"
         self._bm25_path = self.root / "bm25"
         self._rw = threading.RLock()  # one writer at a time inside this process
         self.manifest = load_manifest(self.manifest_path) or Manifest()
+        if repair and self._manifest_lost():
+            raise RagError(
+                f"The index manifest {self.manifest_path} is missing, but {self.root} holds indexed articles. "
+                f"Run `newsrag index rebuild --index {self.root}` to rebuild it from the stored articles."
+            )
         if check_model:
             self._check_model()
         self._chroma = None
@@ -110,7 +128,10 @@ class NewsIndex:
             with self.lock.hold():
                 self.repair()
         else:
-            self._load_bm25()
+            # read-only open (`index check`, `index rebuild`): write nothing, so check() reports damage as
+            # found; a missing or stale BM25 stays None (the retriever then searches dense only)
+            bm = BM25Index.load(self._bm25_path)
+            self.bm25 = bm if bm is not None and bm.generation == self.manifest.generation else None
 
     # ------------------------------------------------------------------ components
     @property
@@ -198,6 +219,11 @@ class NewsIndex:
         if lost:
             problems.append(f"{len(lost)} article text(s) missing from {self.articles.root} "
                             f"(e.g. {sorted(lost)[0]}); re-ingest their files")
+        corrupt = self.articles.unreadable(sorted(set(m.docs) & stored))
+        if corrupt:
+            paths = ", ".join(m.docs[d].path or d for d in corrupt[:3])
+            problems.append(f"{len(corrupt)} article text file(s) in {self.articles.root} are corrupt (e.g. "
+                            f"{corrupt[0]}); their text cannot be restored: re-ingest their files ({paths})")
         extra = stored - set(m.docs)
         if extra:
             problems.append(f"{len(extra)} orphan article file(s) not in the manifest (interrupted ingest)")
@@ -218,8 +244,8 @@ class NewsIndex:
     def repair(self) -> None:
         """Remove orphans of an interrupted ingest and bring BM25 in line. Caller holds the lock."""
         m = self.manifest
-        expected = m.chunk_ids()
-        if self.chroma.count() != len(expected):
+        if self.chroma.count() != m.n_chunks:  # the id set is built only when the counts disagree
+            expected = m.chunk_ids()
             have = self.chroma.all_ids()
             orphans = sorted(have - expected)
             if orphans:
@@ -231,39 +257,39 @@ class NewsIndex:
                     f"The index in {self.root} is damaged: {len(missing)} chunk(s) listed in the manifest are "
                     f"missing from Chroma. Run `newsrag index rebuild --index {self.root}`."
                 )
-        for doc_id in self.articles.all_ids() - set(m.docs):
-            self.articles.delete(doc_id)
+        # Orphan article files exist only after an interrupted commit, which leaves its marker behind:
+        # listing every article file at each open would cost seconds at a million articles.
+        if self._pending_marker.exists():
+            for doc_id in self.articles.all_ids() - set(m.docs):
+                self.articles.delete(doc_id)
         self._load_bm25()
+        self._pending_marker.unlink(missing_ok=True)
+
+    @property
+    def _pending_marker(self) -> Path:
+        return self.root / ".commit-pending"
+
+    def _manifest_lost(self) -> bool:
+        """No manifest, no interrupted first commit, yet stored articles: the manifest was deleted. Opening
+        normally would treat every article as an orphan; only a rebuild can restore the index."""
+        if self.manifest_path.exists() or self._pending_marker.exists():
+            return False
+        return next(iter(self.articles.root.glob("*/*.json")), None) is not None
 
     # ------------------------------------------------------------------ writes
     def commit(self, new: list[tuple[Article, list[Chunk], str, str]], remove: Iterable[str],
                furniture: dict[str, dict[str, int]] | None = None, progress=None) -> int:
         """Add ``new`` (article, chunks, key, content_hash) and remove doc ids, atomically. Returns chunks added."""
-        import numpy as np
-
-        from rag.index.chroma_store import date_ord
-
         remove = [d for d in remove if d in self.manifest.docs]
         with self._rw, self.lock.hold():
             m = self.manifest.model_copy(deep=True)
+            write_atomic(self._pending_marker, str(m.generation + 1).encode())  # see repair()
             # 1-2: article texts and vectors
             all_chunks = [(a, c) for a, cs, _, _ in new for c in cs]
             for art, _, _, _ in new:
                 self.articles.put(art)
-            texts = [c.text for _, c in all_chunks]
-            step = max(self.settings.embed_batch_size * 8, 64)
-            for i in range(0, len(all_chunks), step):
-                batch = all_chunks[i:i + step]
-                vecs = self.embedder.encode([c.text for _, c in batch])
-                metas = []
-                for art, c in batch:
-                    meta = art.meta()
-                    meta.update(start=c.start, end=c.end, index=c.index, published_ord=date_ord(art.published))
-                    metas.append(meta)
-                self.chroma.upsert([c.chunk_id for _, c in batch], np.asarray(vecs).tolist(),
-                                   [c.text for _, c in batch], metas)
-                if progress is not None:
-                    progress(len(batch))
+            crash_point("articles-written")
+            self._embed_and_upsert(all_chunks, progress)
             # 3: manifest content + BM25 at the next generation
             for doc_id in remove:
                 m.docs.pop(doc_id, None)
@@ -279,28 +305,70 @@ class NewsIndex:
             ids, bm_texts = self._chunk_texts_incremental(m, {a.doc_id: cs for a, cs, _, _ in new})
             bm = BM25Index.build(ids, bm_texts, m.generation)
             bm.save(self._bm25_path)
+            crash_point("bm25-saved")
             # 4: commit
             save_manifest(self.manifest_path, m)
+            crash_point("manifest-saved")
             old = self.manifest
             self.manifest, self.bm25 = m, bm
             # 5: clean up what the committed manifest no longer lists
             stale = [cid for d in remove for cid in old.docs[d].chunk_ids() if d not in m.docs]
             if stale:
+                crash_point("cleanup")
                 self.chroma.delete(stale)
             for d in remove:
                 if d not in m.docs:
                     self.articles.delete(d)
-            del texts
+            self._pending_marker.unlink(missing_ok=True)
             return len(all_chunks)
 
+    def _embed_and_upsert(self, all_chunks: list[tuple[Article, Chunk]], progress=None, on_batch=None) -> None:
+        """Embed in bounded steps (memory stays proportional to the batch size) and upsert each step."""
+        import numpy as np
+
+        from rag.index.chroma_store import date_ord
+
+        step = max(self.settings.embed_batch_size * 8, 64)
+        for i in range(0, len(all_chunks), step):
+            batch = all_chunks[i:i + step]
+            vecs = self.embedder.encode([c.text for _, c in batch])
+            crash_point("embed-batch")
+            metas = []
+            for art, c in batch:
+                meta = art.meta()
+                meta.update(start=c.start, end=c.end, index=c.index, published_ord=date_ord(art.published))
+                metas.append(meta)
+            self.chroma.upsert([c.chunk_id for _, c in batch], np.asarray(vecs).tolist(),
+                               [c.text for _, c in batch], metas)
+            crash_point("chroma-upsert")
+            if on_batch is not None:
+                on_batch()
+            if progress is not None:
+                progress(len(batch))
+
     def _chunk_texts_incremental(self, m: Manifest, fresh: dict[str, list[Chunk]]):
-        """All chunk texts for BM25; reuses the current BM25's knowledge where possible."""
+        """All chunk texts for BM25: new articles' from ``fresh``, the others' read back from Chroma.
+
+        Re-chunking every stored article costs ~6 ms of CPU each (tokenizer + sentence splitter), i.e.
+        minutes per ingest at 100k articles; Chroma already holds the same chunk texts. An article whose
+        chunks Chroma does not list completely is re-chunked from its stored text, as before."""
+        stored: dict[str, list[tuple[str, str]]] = {}
+        if any(d not in fresh for d in m.docs):
+            try:
+                stored = self.chroma.texts_by_doc(None)
+            except RagError as exc:
+                log.warning("reading chunk texts from Chroma failed (%s); re-chunking the stored articles", exc)
         ids, texts = [], []
         for entry in m.docs.values():
-            chunks = fresh.get(entry.doc_id) or self.chunks_of(entry.doc_id, entry.n_chunks)
-            for c in chunks:
-                ids.append(c.chunk_id)
-                texts.append(c.text)
+            if entry.doc_id in fresh:
+                pairs = [(c.chunk_id, c.text) for c in fresh[entry.doc_id]]
+            else:
+                pairs = stored.get(entry.doc_id, [])
+                if [cid for cid, _ in pairs] != entry.chunk_ids():
+                    pairs = [(c.chunk_id, c.text) for c in self.chunks_of(entry.doc_id, entry.n_chunks)]
+            for cid, t in pairs:
+                ids.append(cid)
+                texts.append(t)
         return ids, texts
 
     def remove(self, doc_ids: Iterable[str]) -> int:
@@ -320,6 +388,7 @@ class NewsIndex:
                     arts.append(self.articles.get(doc_id))
                 except RagError as exc:
                     log.warning("skipping %s: %s", doc_id, exc)
+                    self.articles.set_aside(doc_id)  # kept for inspection, no longer an "orphan"
             keys = {d.doc_id: (d.key, d.content_hash) for d in m.docs.values()}
             if self.settings.server_mode:
                 self.chroma.reset_collection(self.model_id, self.embedder.dim)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -22,6 +23,29 @@ HTML_SUFFIXES = {".html", ".htm"}
 JSON_SUFFIXES = {".jsonl", ".json", ".ndjson"}
 SUPPORTED = TEXT_SUFFIXES | HTML_SUFFIXES | JSON_SUFFIXES
 _OPTIONAL_STR_FIELDS = ("title", "url", "source", "published", "id")
+# JSON escapes can encode lone UTF-16 surrogates ("\\ud800"): valid JSON, but no text encoder or
+# tokenizer accepts them, so they become U+FFFD before anything else sees the string.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _no_surrogates(value: str) -> str:
+    return _LONE_SURROGATE.sub("\ufffd", value)
+
+
+# Extra JSON fields travel as Chroma metadata on every chunk; Chroma rejects a whole upsert for one
+# empty key, an integer past 64 bits or a NaN, so only values it accepts (and a bounded size) are kept.
+_EXTRA_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
+_MAX_EXTRA_CHARS = 1000
+
+
+def _extra_value_ok(v: Any) -> bool:
+    if isinstance(v, bool):
+        return True
+    if isinstance(v, int):
+        return -(2**63) <= v < 2**63
+    if isinstance(v, float):
+        return math.isfinite(v)
+    return isinstance(v, str) and len(v) <= _MAX_EXTRA_CHARS
 
 
 @dataclass
@@ -35,6 +59,7 @@ class RawRecord:
     published: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
     content_hash: str = ""
+    where: str = ""  # path:line (or path:item) of a JSON record, for messages
 
 
 @dataclass
@@ -248,12 +273,16 @@ def _load_json(path: Path, text: str) -> tuple[list[RawRecord], list[LoadFailure
 def _record_from_obj(path: Path, n: int, obj: dict[str, Any]) -> RawRecord:
     from rag.ingest.clean import guess_source, normalise_date
 
-    body = unicodedata.normalize("NFC", obj["text"])
-    title = str(obj.get("title") or "").strip()
-    ext_id = str(obj["id"]) if obj.get("id") not in (None, "") else ""
-    extra = {k: v for k, v in obj.items()
+    def field(name: str) -> str:
+        return _no_surrogates(str(obj.get(name) or ""))
+
+    body = unicodedata.normalize("NFC", _no_surrogates(obj["text"]))
+    title = field("title").strip()
+    url = field("url").strip()
+    ext_id = _no_surrogates(str(obj["id"])) if obj.get("id") not in (None, "") else ""
+    extra = {k: _no_surrogates(v) if isinstance(v, str) else v for k, v in obj.items()
              if k not in ("text", "title", "url", "source", "published", "id")
-             and isinstance(v, (str, int, float, bool))}
+             and _EXTRA_KEY.match(k) and _extra_value_ok(v)}
     if ext_id:
         extra["ext_id"] = ext_id
     if title and not body.lstrip().startswith(title):
@@ -263,7 +292,9 @@ def _record_from_obj(path: Path, n: int, obj: dict[str, Any]) -> RawRecord:
     return RawRecord(
         key=f"{path}#{ext_id}" if ext_id else f"{path}:{n}", path=str(path), text=body,
         title=unicodedata.normalize("NFC", title)[:300],
-        source=str(obj.get("source") or "") or guess_source(body), url=str(obj.get("url") or ""),
-        published=normalise_date(str(obj.get("published") or "")), extra=extra,
+        # both go on every chunk as metadata: a megabyte "url" is no link, and a source is a name
+        source=field("source")[:200] or guess_source(body), url=url if len(url) <= 2000 else "",
+        published=normalise_date(field("published")), extra=extra,
         content_hash=_hash(json.dumps(obj, sort_keys=True, ensure_ascii=False, default=str)),
+        where=f"{path}:{n}",
     )

@@ -74,6 +74,11 @@ def ingest(index, paths: list[str | Path], prune: bool = False, show_progress: b
     batch_ids: dict[str, str] = {}  # doc_id -> key, for equal texts within this batch
     for rec in records:
         if rec.key in seen_keys:
+            # two records of one JSON file with the same "id": the key must name one article
+            reason = (f"duplicate \"id\" {rec.extra.get('ext_id', '')!r}: an earlier record of this file "
+                      "has the same id, so this one was skipped; give every record its own id")
+            report.failed.append(IngestFailure(path=rec.where or rec.key, reason=reason))
+            report.files[rec.where or rec.key] = f"failed: {reason}"
             continue
         seen_keys.add(rec.key)
         old = by_key.get(rec.key)

@@ -1,14 +1,26 @@
 """Sentence spans with character offsets (Punkt, shipped inside llama-index-core; no download).
 
 Paragraph breaks always end a sentence; Punkt handles abbreviations such as "U.S." and "Oct.".
+Overlong paragraphs (a 1 MB single-line file) go to Punkt in bounded windows: NLTK runs Punkt's
+regular expressions under a 5-second wall-clock guard and raises ``TimeoutError`` past it, which a
+paragraph of some 100k short sentences reaches on a busy machine.
 """
 
 from __future__ import annotations
 
+import logging
 import re
+from collections.abc import Iterator
 from functools import lru_cache
 
+log = logging.getLogger(__name__)
+
 _PARA = re.compile(r"\n\s*\n")
+# A window of this many characters takes Punkt well under a second even when it is all sentence ends;
+# news paragraphs are far shorter, so real articles are split exactly as before.
+WINDOW = 20_000
+_CUT = re.compile(r"[.!?\u3002\uff01\uff1f][\"'\u201d\u2019)\]]*\s")
+_SIMPLE = re.compile(r"\S.*?(?:[.!?\u3002\uff01\uff1f]+(?=\s)|\Z)", re.S)
 
 
 @lru_cache(maxsize=1)
@@ -33,6 +45,33 @@ def _punkt():
     return tok
 
 
+def _windows(para: str, size: int = WINDOW) -> Iterator[tuple[int, int]]:
+    """Cut ``para`` into pieces of at most ``size`` characters: after a sentence end when there is one
+    in the second half of the window, else at whitespace, else hard (one unbroken run of characters)."""
+    start, n = 0, len(para)
+    while n - start > size:
+        limit = start + size
+        cut = -1
+        for m in _CUT.finditer(para, start + size // 2, limit):
+            cut = m.end()
+        if cut <= start:
+            cut = max(para.rfind(" ", start + 1, limit), para.rfind("\n", start + 1, limit)) + 1
+        if cut <= start:
+            cut = limit
+        yield start, cut
+        start = cut
+    yield start, n
+
+
+def _sentence_spans(tok, text: str) -> list[tuple[int, int]]:
+    try:
+        return list(tok.span_tokenize(text))
+    except TimeoutError:
+        # only on a pathological window on an overloaded machine: a plain splitter keeps the ingest going
+        log.warning("Punkt timed out on a %d-character passage; splitting it at sentence punctuation", len(text))
+        return [(m.start(), m.end()) for m in _SIMPLE.finditer(text)]
+
+
 def split_sentences(text: str) -> list[tuple[int, int]]:
     """Spans ``(start, end)`` of sentences; ``text[start:end]`` is stripped and non-empty."""
     spans: list[tuple[int, int]] = []
@@ -47,14 +86,16 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
         para = text[ps:pe]
         if not para.strip():
             continue
-        for s, e in tok.span_tokenize(para):
-            # single newlines inside a paragraph (e.g. a title line) also end a sentence
-            seg = para[s:e]
-            off = 0
-            for line in seg.split("\n"):
-                ls = s + off + (len(line) - len(line.lstrip()))
-                le = s + off + len(line.rstrip())
-                if le > ls:
-                    spans.append((ps + ls, ps + le))
-                off += len(line) + 1
+        for ws, we in _windows(para):
+            window = para[ws:we]
+            for s, e in _sentence_spans(tok, window):
+                # single newlines inside a paragraph (e.g. a title line) also end a sentence
+                seg = window[s:e]
+                off = 0
+                for line in seg.split("\n"):
+                    ls = s + off + (len(line) - len(line.lstrip()))
+                    le = s + off + len(line.rstrip())
+                    if le > ls:
+                        spans.append((ps + ws + ls, ps + ws + le))
+                    off += len(line) + 1
     return spans

@@ -1,0 +1,102 @@
+"""Shared benchmark plumbing: worker subprocesses, peak RSS, percentiles, result files, tables.
+
+The machine is shared (2 cores, other jobs running), so absolute seconds move from run to run.
+Every benchmark therefore measures what it compares *in the same run*, interleaving repeats
+(A B C A B C ...) and keeping each pipeline's best, so a burst of outside load hurts all alike.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS_DIR = ROOT / "bench" / "results"
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of *this* process (Linux reports KiB)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank-interpolated percentile (numpy's default 'linear')."""
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    pos = (len(s) - 1) * q / 100.0
+    lo = int(pos)
+    hi = min(lo + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
+
+
+def bench_env(**extra: str) -> dict[str, str]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False",
+           "GRADIO_ANALYTICS_ENABLED": "False", "TOKENIZERS_PARALLELISM": "false", "TQDM_DISABLE": "1"}
+    env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env.update(extra)
+    return env
+
+
+def run_worker(task: str, args: dict[str, Any], env: dict[str, str] | None = None,
+               timeout: float = 3600) -> dict[str, Any]:
+    """Run ``bench.worker`` in a fresh interpreter: its peak RSS is this pipeline's alone."""
+    cmd = [sys.executable, "-m", "bench.worker", task, json.dumps(args)]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env or bench_env(), capture_output=True, text=True, timeout=timeout)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"bench worker {task!r} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+    return json.loads(lines[-1])
+
+
+def machine_info() -> dict[str, Any]:
+    info: dict[str, Any] = {"python": platform.python_version(), "cpus": os.cpu_count(),
+                            "platform": platform.platform()}
+    try:
+        info["loadavg_1m"] = round(os.getloadavg()[0], 2)
+    except OSError:
+        pass
+    return info
+
+
+def save_result(name: str, obj: dict[str, Any], out_dir: Path | None = None) -> Path:
+    out = Path(out_dir) if out_dir else RESULTS_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    obj.setdefault("benchmark", name)
+    obj.setdefault("timestamp", time.strftime("%Y-%m-%dT%H:%M:%S"))
+    obj.setdefault("machine", machine_info())
+    path = out / f"{name}.json"
+    path.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+    return path
+
+
+def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    """A plain fixed-width table (no dependency, readable in CI logs)."""
+
+    def fmt(v: Any) -> str:
+        if isinstance(v, float):
+            return f"{v:,.2f}" if abs(v) < 1000 else f"{v:,.0f}"
+        return str(v)
+
+    cells = [[fmt(r.get(c, "")) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) if cells else len(c) for i, c in enumerate(columns)]
+    line = "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))
+    sep = "  ".join("-" * w for w in widths)
+    body = ["  ".join(v.rjust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
+    return "\n".join([line, sep, *body])
+
+
+def emit(name: str, obj: dict[str, Any], text: str, as_json: bool, out_dir: Path | None = None) -> None:
+    path = save_result(name, obj, out_dir)
+    if as_json:
+        print(json.dumps(obj, indent=2, ensure_ascii=False))
+    else:
+        print(text)
+        print(f"\n(saved {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path})")

@@ -1,0 +1,276 @@
+"""``NewsIndex`` in server mode: every app process shares one ``chroma run`` server.
+
+What differs from the embedded index (rag/index/store.py):
+
+* the manifest, article texts and writer lock live in the server (rag/index/server_meta.py); the
+  ``state`` record's generation is the commit point instead of ``manifest.json``;
+* BM25 is rebuilt in each process, in memory, from the chunk texts stored in Chroma: at open, and
+  whenever the generation moves (checked at most every ``RAG_SYNC_INTERVAL_S`` seconds, default
+  0.5, when the manifest is read: i.e. before a query). Only new articles' texts are fetched;
+* repair of an interrupted ingest happens when a writer takes the lock (never at open: an ingest
+  running in another process would look interrupted);
+* a writer re-reads the committed state under the lock and merges: articles another process
+  committed meanwhile are not added twice, and the newest version of a source key wins.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+
+from rag.faults import crash_point
+from rag.index.bm25 import BM25Index
+from rag.index.manifest import DocEntry, Manifest
+from rag.index.server_meta import ServerArticleStore, ServerLock, ServerMeta
+from rag.index.store import CheckReport, NewsIndex
+from rag.settings import Settings
+from rag.types import Article, Chunk, RagError
+
+log = logging.getLogger(__name__)
+
+
+class ServerNewsIndex(NewsIndex):
+    def __init__(self, settings: Settings, embedder=None, repair: bool = True, check_model: bool = True):
+        from rag.index.chroma_store import ChromaStore
+        from rag.index.embeddings import get_embedder
+
+        self.settings = settings
+        self.root = Path(settings.index_dir)  # unused for data: everything is on the server
+        self.where = f"chroma://{settings.chroma_host}:{settings.chroma_port}/{settings.collection}"
+        self.embedder = embedder or get_embedder(settings.embed_model, settings.embed_batch_size,
+                                                 settings.embed_device, getattr(settings, "embed_backend", None))
+        self._chroma = ChromaStore(settings, self.model_id, self.embedder.dim, verify_model=check_model)
+        self.meta = ServerMeta(self._chroma.client, settings.collection)
+        self.lock = ServerLock(self.meta)
+        self.articles = ServerArticleStore(self.meta, self.where)
+        self._rw = threading.RLock()
+        self._sync_lock = threading.RLock()
+        self._interval = float(os.environ.get("RAG_SYNC_INTERVAL_S", "0.5"))
+        self._texts: dict[str, list[tuple[str, str]]] = {}
+        self._manifest = self.meta.load_manifest()
+        self._checked = time.monotonic()
+        if check_model:
+            self._check_model()
+        self._chroma.visible = self._visible
+        self._texts = self._fetch_texts(self._manifest, None)
+        self.bm25 = self._bm25_for(self._manifest, self._texts)
+
+    # ------------------------------------------------------------------ shared state
+    @property
+    def manifest(self) -> Manifest:
+        if time.monotonic() - self._checked >= self._interval:
+            self.sync()
+        return self._manifest
+
+    @manifest.setter
+    def manifest(self, m: Manifest) -> None:
+        self._manifest = m
+
+    @property
+    def chroma(self):
+        return self._chroma
+
+    def _visible(self, doc_id: str) -> bool:
+        return doc_id in self._manifest.docs
+
+    def sync(self, force: bool = False) -> bool:
+        """Catch up with commits made by other processes. True when the generation moved."""
+        with self._sync_lock:
+            if not force and time.monotonic() - self._checked < self._interval:
+                return False
+            self._checked = time.monotonic()
+            old = self._manifest
+            if self.meta.generation() == old.generation:
+                return False
+            got = self.meta.update_manifest(old)
+            if got is None:
+                log.info("manifest delta did not check out; reloading it whole")
+                m = self.meta.load_manifest()
+                added, removed = set(m.docs) - set(old.docs), set(old.docs) - set(m.docs)
+            else:
+                m, added, removed = got
+            texts = {d: v for d, v in self._texts.items() if d in m.docs}
+            texts.update(self._fetch_texts(m, sorted(added)))
+            bm = self._bm25_for(m, texts)
+            self.articles.forget(removed)
+            self._manifest, self._texts, self.bm25 = m, texts, bm
+            log.info("index at generation %d (%d added, %d removed by another process)", m.generation,
+                     len(added), len(removed))
+            return True
+
+    def _fetch_texts(self, m: Manifest, doc_ids: list[str] | None) -> dict[str, list[tuple[str, str]]]:
+        got = self._chroma.texts_by_doc(doc_ids) if doc_ids is None or doc_ids else {}
+        out = {d: v for d, v in got.items() if d in m.docs}
+        short = [d for d in (doc_ids if doc_ids is not None else m.docs)
+                 if len(out.get(d, [])) != m.docs[d].n_chunks]
+        if short:
+            log.warning("%d article(s) have fewer chunks in Chroma than the manifest lists (e.g. %s); "
+                        "run `newsrag index check`", len(short), short[0])
+        return out
+
+    @staticmethod
+    def _bm25_for(m: Manifest, texts: dict[str, list[tuple[str, str]]]) -> BM25Index:
+        ids, bodies = [], []
+        for d in sorted(m.docs):
+            for cid, t in texts.get(d, []):
+                ids.append(cid)
+                bodies.append(t)
+        return BM25Index.build(ids, bodies, m.generation)
+
+    def _load_bm25(self) -> None:
+        self.bm25 = self._bm25_for(self._manifest, self._texts)
+
+    # ------------------------------------------------------------------ consistency
+    def repair(self) -> None:
+        """Undo what an interrupted writer left. Caller holds the writer lock (no other writer runs)."""
+        self._repair_records()
+        m = self._manifest
+        expected = m.chunk_ids()
+        if self._chroma.count() != len(expected):
+            have = self._chroma.all_ids()
+            orphans = sorted(have - expected)
+            if orphans:
+                log.warning("removing %d orphan chunk(s) left by an interrupted ingest", len(orphans))
+                self._chroma.delete(orphans)
+            missing = expected - have
+            if missing:
+                raise RagError(f"The index on {self.where} is damaged: {len(missing)} chunk(s) listed in the "
+                               "manifest are missing from Chroma. Run `newsrag index rebuild`.")
+
+    def check(self) -> CheckReport:
+        self.sync(force=True)
+        m = self._manifest
+        problems: list[str] = []
+        expected = m.chunk_ids()
+        have = self._chroma.all_ids()
+        missing, orphans = expected - have, have - expected
+        if missing:
+            problems.append(f"{len(missing)} chunk(s) listed in the manifest are missing from Chroma "
+                            f"(e.g. {sorted(missing)[0]}); run `newsrag index rebuild`")
+        if orphans:
+            problems.append(f"{len(orphans)} chunk(s) in Chroma not in the manifest (an ingest is running, or was "
+                            "interrupted: they are removed at the next ingest)")
+        stored = self.meta.all_doc_ids()
+        lost = set(m.docs) - stored
+        if lost:
+            problems.append(f"{len(lost)} article record(s) missing on the server (e.g. {sorted(lost)[0]}); "
+                            "re-ingest their files")
+        pending_add, pending_rem, _ = self.meta.stale_records(m.generation)
+        if pending_add or pending_rem:
+            problems.append(f"{len(pending_add) + len(pending_rem)} uncommitted article change(s) (an ingest is "
+                            "running, or was interrupted: undone at the next ingest)")
+        bm_ids = self.bm25.ids if self.bm25 is not None else []
+        if set(bm_ids) != expected or len(bm_ids) != len(expected):
+            problems.append("this process's BM25 index and the manifest list different chunks")
+        keys = [d.key for d in m.docs.values()]
+        if len(keys) != len(set(keys)):
+            problems.append("duplicate articles for one source key in the manifest")
+        return CheckReport(ok=not problems, documents=len(m.docs), chunks=m.n_chunks, problems=problems)
+
+    # ------------------------------------------------------------------ writes
+    def _repair_records(self) -> None:
+        """Undo an interrupted writer's article records. Caller holds the writer lock."""
+        pending_add, pending_rem, _ = self.meta.stale_records(self._manifest.generation)
+        if pending_add:
+            log.warning("removing %d uncommitted article record(s) left by an interrupted ingest", len(pending_add))
+            self.meta.delete_docs(pending_add)
+        if pending_rem:
+            self.meta.reset_removed(pending_rem)
+
+    def commit(self, new: list[tuple[Article, list[Chunk], str, str]], remove,
+               furniture: dict[str, dict[str, int]] | None = None, progress=None) -> int:
+        with self._rw, self.lock.hold():
+            self.sync(force=True)
+            self.repair()
+            m = self._manifest
+            remove = [d for d in remove if d in m.docs]
+            # merge with what other processes committed since the caller computed its changes
+            new = [x for x in new if x[0].doc_id not in m.docs]
+            by_key = {d.key: d.doc_id for d in m.docs.values()}
+            for _, _, key, _ in new:
+                other = by_key.get(key)
+                if other is not None and other not in remove:
+                    remove.append(other)
+            return self._commit_locked(m, new, remove, furniture, progress)
+
+    def _commit_locked(self, base: Manifest, new, remove: list[str], furniture, progress,
+                       drop_records: list[str] | None = None) -> int:
+        m = base.model_copy(deep=True)
+        gen = m.generation + 1
+        entries = [(art, DocEntry(doc_id=art.doc_id, key=key, path=art.path, content_hash=chash,
+                                  n_chunks=len(cs), title=art.title, source=art.source, url=art.url,
+                                  published=art.published, ingested_at=art.ingested_at))
+                   for art, cs, key, chash in new]
+        # 1-2: article records and vectors, invisible to readers until the state says `gen`
+        self.meta.put_docs(entries, gen)
+        crash_point("articles-written")
+        all_chunks = [(a, c) for a, cs, _, _ in new for c in cs]
+        self._embed_and_upsert(all_chunks, progress, on_batch=self.lock.refresh)
+        # 3: next manifest and this process's BM25
+        for doc_id in remove:
+            m.docs.pop(doc_id, None)
+        for art, entry in entries:
+            m.docs[art.doc_id] = entry
+        if furniture is not None:
+            m.furniture = furniture
+        m.generation = gen
+        m.embed_model, m.embed_dim, m.chunk_tokens = self.model_id, self.embedder.dim, self.chunk_limit
+        texts = {d: v for d, v in self._texts.items() if d in m.docs}
+        texts.update({a.doc_id: [(c.chunk_id, c.text) for c in cs] for a, cs, _, _ in new})
+        self.lock.refresh()  # the BM25 build takes a while on a large corpus
+        bm = self._bm25_for(m, texts)
+        crash_point("bm25-saved")
+        # 4: commit (the lock is re-checked: an expired lock may have been taken over)
+        with self._sync_lock:
+            self.lock.check()
+            if self.meta.generation() != gen - 1:
+                raise RagError("Another process committed to the index while this ingest held the writer "
+                               "lock (its lock had expired); nothing was committed. Retry.")
+            self.meta.mark_removed(remove + list(drop_records or []), gen)
+            self.meta.write_state(m)
+            crash_point("manifest-saved")
+            self._manifest, self._texts, self.bm25 = m, texts, bm
+            self._checked = time.monotonic()
+        # 5: cleanup. Chunks of removed articles go now (readers filter by their manifest anyway);
+        # their article records one generation later, so a reader one commit behind still finds them.
+        stale = [cid for d in remove if d in base.docs for cid in base.docs[d].chunk_ids()]
+        if stale:
+            crash_point("cleanup")
+            self._chroma.delete(stale)
+        _, _, done = self.meta.stale_records(gen)
+        done = [d for d in done if d not in m.docs]
+        if done:
+            self.meta.delete_docs(done)
+        self.articles.forget(remove)
+        return len(all_chunks)
+
+    def rebuild(self, progress=None) -> int:
+        """Re-embed every committed article from its stored text into a fresh vector collection.
+
+        Other processes see no passages until it commits (their next query after it sees all)."""
+        from rag.ingest.chunk import chunk_article, hf_token_offsets
+
+        with self._rw, self.lock.hold():
+            self.sync(force=True)
+            self._repair_records()
+            m = self._manifest
+            ids = sorted(m.docs)
+            arts: list[Article] = []
+            for i in range(0, len(ids), 200):
+                got = self.meta.get_articles(ids[i:i + 200])
+                arts.extend(got[d] for d in ids[i:i + 200] if d in got)
+            lost = sorted(set(ids) - {a.doc_id for a in arts})
+            if lost:
+                log.warning("%d article record(s) are unreadable and are dropped (e.g. %s)", len(lost), lost[0])
+            self._chroma.reset_collection(self.model_id, self.embedder.dim)
+            counter = hf_token_offsets(self.embedder.tokenizer)
+            new = []
+            for art in arts:
+                e = m.docs[art.doc_id]
+                cs = chunk_article(art, counter, self.chunk_limit, self.settings.chunk_overlap_sentences)
+                new.append((art, cs, e.key, e.content_hash))
+            base = Manifest(generation=m.generation, furniture=m.furniture)
+            return self._commit_locked(base, new, [], m.furniture, progress, drop_records=lost)

@@ -1,0 +1,78 @@
+"""Small real runs of the benchmarks: the JSON contracts and sane values (never timing thresholds)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT
+
+INGEST_KEYS = {"articles", "chunks", "ours_chunks_per_s", "raw_encode_chunks_per_s",
+               "llamaindex_default_chunks_per_s", "ratio_vs_raw", "ratio_vs_llamaindex", "peak_rss_mb"}
+RETRIEVE_KEYS = {"chunks", "dense_p50_ms", "dense_p95_ms", "bm25_p50_ms", "bm25_p95_ms", "hybrid_p50_ms",
+                 "hybrid_p95_ms", "open_s"}
+
+
+def _bench(tmp_path, *args: str) -> dict:
+    proc = subprocess.run([sys.executable, "-m", "bench", *args, "--json", "--out", str(tmp_path)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout)
+    saved = json.loads((tmp_path / f"{args[0]}.json").read_text())
+    assert saved == out  # the printed object is the saved one
+    return out
+
+
+def test_corpus_is_reproducible_and_answerable():
+    from bench.corpus import chunk_texts, generate
+
+    a, b, c = generate(20, seed=3), generate(20, seed=3), generate(20, seed=4)
+    assert a == b and a != c
+    assert len({x.id for x in a}) == 20
+    for art in generate(200, seed=1):
+        assert 300 <= len(art.text.split()) <= 1500
+        assert art.answer in art.text and art.question.endswith("?")
+    assert chunk_texts(50, 2) == chunk_texts(50, 2) and len(chunk_texts(50, 2)) == 50
+
+
+def test_ingest_bench_small(tmp_path):
+    res = _bench(tmp_path, "ingest", "--articles", "6", "--seed", "1", "--no-same-chunks")
+    assert INGEST_KEYS <= set(res)
+    assert res["articles"] == 6 and res["chunks"] >= 6
+    for k in ("ours_chunks_per_s", "raw_encode_chunks_per_s", "llamaindex_default_chunks_per_s"):
+        assert res[k] > 0, k
+    assert res["ratio_vs_raw"] == pytest.approx(res["ours_chunks_per_s"] / res["raw_encode_chunks_per_s"], rel=0.01)
+    assert res["ratio_vs_llamaindex"] == pytest.approx(
+        res["ours_chunks_per_s"] / res["llamaindex_default_chunks_per_s"], rel=0.01)
+    assert 50 < res["peak_rss_mb"] < 8000
+    assert res["llamaindex_default_chunks"] >= 6  # llama-index indexed every article (bigger chunks)
+    assert res["ours_backend"] in ("openvino", "torch")
+
+
+def test_retrieve_bench_small(tmp_path):
+    res = _bench(tmp_path, "retrieve", "--chunks", "1000", "--queries", "20")
+    (row,) = res["results"]
+    assert RETRIEVE_KEYS <= set(row)
+    assert row["chunks"] == 1000
+    for k in ("dense", "bm25", "hybrid"):
+        assert 0 < row[f"{k}_p50_ms"] <= row[f"{k}_p95_ms"], k
+    assert row["open_s"] > 0 and row["queries"] == 20
+    assert "random unit vectors" in res["note"]
+
+
+def test_retrieve_bench_index_opens_as_a_real_index(tmp_path):
+    """The synthetic scale index is a consistent NewsIndex: check() passes and BM25 finds its texts."""
+    from bench.retrieve import build_synthetic_index
+    from rag.index.store import NewsIndex
+    from rag.settings import Settings
+
+    info = build_synthetic_index(tmp_path / "idx", 60, seed=5)
+    assert info["chunks"] == 60
+    index = NewsIndex(Settings(index_dir=tmp_path / "idx", backend="extractive"))
+    rep = index.check()
+    assert rep.ok, rep.problems
+    assert rep.chunks == 60 and index.chroma.count() == 60
+    cid, _ = index.bm25.search("residents were affected", 1)[0]
+    assert cid in index.manifest.chunk_ids()
