@@ -153,6 +153,9 @@ def _export_ir(layout: _STLayout, target: Path) -> None:
     import shutil
     import tempfile
 
+    from rag.index.ov_privacy import disable_openvino_telemetry
+
+    disable_openvino_telemetry()  # before openvino is imported: its converter phones home otherwise
     import openvino as ov
     import torch
     from transformers import AutoModel
