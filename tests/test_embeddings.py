@@ -3,6 +3,9 @@ the OpenVINO vectors do not depend on batch composition, and the tokenizers agre
 
 from __future__ import annotations
 
+import json
+import os
+
 import numpy as np
 import pytest
 
@@ -18,9 +21,16 @@ TEXTS = [
 ]
 
 
+def _need_openvino() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("openvino") is None:  # not importorskip: importing it would phone home
+        pytest.skip("openvino is not installed")
+
+
 @pytest.fixture(scope="module")
 def embedders():
-    pytest.importorskip("openvino")
+    _need_openvino()
     from rag.index.embeddings import Embedder
 
     ov, pt = Embedder(backend="openvino"), Embedder(backend="torch")
@@ -67,3 +77,32 @@ def test_unknown_backend_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("RAG_EMBED_BACKEND", "cuda-magic")
     with pytest.raises(RagError, match="RAG_EMBED_BACKEND"):
         Embedder()
+
+
+def test_conversion_sends_no_telemetry(tmp_path):
+    """OpenVINO's import and converter phone Google Analytics by default; ours must not (offline product).
+    Run in a fresh interpreter so that `import openvino` really happens inside the check."""
+    _need_openvino()
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    code = r"""
+import json, os, sys
+import openvino_telemetry
+sent = []
+for name in ("init", "send_event", "start_session", "send_error", "end_session", "send_stack_trace"):
+    setattr(openvino_telemetry.Telemetry, name, (lambda n: lambda self, *a, **k: sent.append(n))(name))
+from rag.index.embeddings import Embedder
+e = Embedder(backend="openvino")
+assert e.encode(["a fresh conversion"]).shape == (1, 384)
+print(json.dumps(sent))
+"""
+    env = {k: v for k, v in os.environ.items() if k != "CI"}  # the converter stays quiet by itself on a CI
+    env.update(RAG_CACHE_DIR=str(tmp_path), PYTHONPATH=str(ROOT))
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert list((tmp_path / "openvino").glob("*/model.xml"))  # it really converted, into the temp cache
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == []

@@ -143,7 +143,9 @@ def select_evidence(question: str, passages: list[Passage], embedder, articles, 
             d2, lex2 = float(ctx_sim[i]), lexical_overlap(qterms, c["ctx"] + " " + c["sent"])
             score = max(score, 0.8 * combine(d2, lex2, c["rank"]))
         if c["s"] == 0 and c["p"].title and c["sent"].strip() == c["p"].title.strip():
-            score *= 0.8  # a headline matches many questions but rarely states the answer
+            # a headline matches many questions but rarely states the answer, and small models copy
+            # its names into answers: it is evidence of last resort
+            score *= 0.5
         if _INJECTION.search(c["sent"]):
             score *= 0.5  # instructions or fake turns inside an article are not evidence of anything
         c["dense"], c["lex"], c["score"] = d, lex, score

@@ -139,7 +139,7 @@ def verify(answer_text: str, cited: list[int], items, scorer, question: str = ""
                 best = max(r.score for _, r in good)
                 result.sentences.append(VerifiedSentence(shown, [n for n, _ in good], "kept", best))
                 kept = True
-            elif len(hint) > 1 and scorer is plain:  # a fragment answer must stand on one sentence
+            elif len(hint) > 1 and sent == shown:  # a short answer must stand on one sentence
                 joint = scorer.score(sent, [by_n[n].display_text for n in hint])
                 if joint.supported:
                     result.sentences.append(VerifiedSentence(shown, hint, "kept", joint.score))

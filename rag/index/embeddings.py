@@ -303,6 +303,11 @@ class Embedder:
         want = self.requested_backend
         if want == "torch" or self.device != "cpu":
             return None
+        from rag.index.ov_privacy import disable_openvino_telemetry
+
+        # `import openvino` itself reports an "import" event to Google Analytics (openvino.tools.ovc's
+        # __init__) unless a consent file or a CI says no: disable it before the first import.
+        disable_openvino_telemetry()
         try:
             import openvino  # noqa: F401
         except ImportError:

@@ -3,6 +3,8 @@ a consent file says no. This product phones nowhere: make its telemetry inert fo
 
 from __future__ import annotations
 
+import types
+
 
 def disable_openvino_telemetry() -> None:
     try:
@@ -14,7 +16,10 @@ def disable_openvino_telemetry() -> None:
         return
 
     def _init(self, *args, **kwargs):
-        self.consent, self.tid, self.backend, self.sender = False, None, None, None
+        # ovc compares `telemetry.backend.app_name` after init: give it one, with nothing behind it
+        app_name = kwargs.get("app_name", args[0] if args else None)
+        self.consent, self.tid, self.sender = False, None, None
+        self.backend = types.SimpleNamespace(app_name=app_name)
 
     def _noop(self, *args, **kwargs):
         return None
