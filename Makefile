@@ -15,7 +15,8 @@ export GRADIO_ANALYTICS_ENABLED := False
 export ANONYMIZED_TELEMETRY := False
 export HF_HOME := $(CURDIR)/.cache/huggingface
 export LLAMA_INDEX_CACHE_DIR := $(CURDIR)/.cache/llama_index
-export GRADIO_TEMP_DIR := $(CURDIR)/.cache/gradio
+# (no dot-directory in this path: Gradio refuses to serve files from under one)
+export GRADIO_TEMP_DIR := $(CURDIR)/var/gradio
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: setup models test-models system-deps ingest run serve test lint eval eval-gate bench clean

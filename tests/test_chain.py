@@ -45,7 +45,11 @@ class ScriptedLLM:
 
 
 def _with_fake(assistant, fake):
-    chain = assistant.chain("local")
+    """A fresh chain on the assistant's index: never the shared one other tests use with the real model."""
+    from rag.answer.chain import AnswerChain
+
+    chain = AnswerChain(assistant.settings.model_copy(update={"backend": "local"}),
+                        index_getter=lambda: assistant.index)
     chain._backend = fake
     return chain
 
