@@ -10,6 +10,8 @@ import pytest
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see rag/__init__.py
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# tests start their own servers with their own Gradio temp dirs; the Makefile's is for `make run`
+os.environ.pop("GRADIO_TEMP_DIR", None)
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")

@@ -52,7 +52,7 @@ def build_seed_index(index_dir: Path) -> None:
 
 def server_env(**extra: str) -> dict[str, str]:
     env = {**os.environ, **OFFLINE_ENV, **extra}
-    env.setdefault("GRADIO_TEMP_DIR", tempfile.mkdtemp(prefix="newsrag-gradio-"))
+    env["GRADIO_TEMP_DIR"] = tempfile.mkdtemp(prefix="newsrag-gradio-")  # each test server its own
     env.pop("RAG_AUTH", None)
     return env
 

@@ -155,4 +155,25 @@ def verify(answer_text: str, cited: list[int], items, scorer, question: str = ""
         else:
             reasons = ["no evidence"]
         result.dropped.append((shown, reasons))
+    if question:
+        _drop_off_topic(result, question, by_n)
     return result
+
+
+def _drop_off_topic(result: Verification, question: str, by_n: dict, min_coverage: float = 0.34) -> None:
+    """A true sentence that does not address the question is no answer ("Austin condemned the attacks"
+    for "Who called the embassy a nest of espionage?"): its evidence must cover part of what is asked."""
+    from rag.answer.evidence import lexical_overlap, question_terms
+
+    terms = question_terms(question)
+    if not (terms[0] or terms[1]):
+        return
+    kept = []
+    for s in result.sentences:
+        text = " ".join([s.text] + [by_n[n].display_text for n in s.cites if n in by_n])
+        cov = lexical_overlap(terms, text)
+        if cov >= min_coverage:
+            kept.append(s)
+        else:
+            result.dropped.append((s.text, [f"does not address the question ({cov:.0%} of its terms)"]))
+    result.sentences = kept
