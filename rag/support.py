@@ -190,7 +190,7 @@ def _prepare(text: str) -> _Text:
     return _Text(text, sents, sent_stems, all_stems, windows, parts)
 
 
-def _weighted_recall(claim: list[str], have: set[str]) -> float:
+def weighted_recall(claim: list[str], have: set[str]) -> float:
     """Share of claim content stems present, weighting longer (rarer) stems more."""
     if not claim:
         return 1.0
@@ -620,7 +620,7 @@ def _check_phrases(claim: str, ev: _Text) -> list[str]:
     pieces.append(claim[start:])
     for ph in pieces:
         cs = list(dict.fromkeys(tu.content_stems(ph)))
-        if sum(1 for c in cs if not c[:1].isdigit()) >= 2 and _weighted_recall(cs, have) < MIN_PHRASE_RECALL:
+        if sum(1 for c in cs if not c[:1].isdigit()) >= 2 and weighted_recall(cs, have) < MIN_PHRASE_RECALL:
             out.append(f"'{' '.join(ph.split()).strip(' .,;:!?')}' not in evidence")
             break
     return out
@@ -677,14 +677,14 @@ class SupportScorer:
         if not ev.sents:
             return SupportResult(0.0, False, ["no evidence"])
         c_content = list(dict.fromkeys(tu.content_stems(claim)))
-        glob = _weighted_recall(c_content, set(ev.all_stems))
+        glob = weighted_recall(c_content, set(ev.all_stems))
         cvec = vecs.get(claim)
         best_local = 0.0
         best_cos = 0.0
         region = ev.windows[0]
         best_align = -1.0
         for w in ev.windows:
-            r = _weighted_recall(c_content, set(ev.window_stems(w)))
+            r = weighted_recall(c_content, set(ev.window_stems(w)))
             local = r - WINDOW_PENALTY * (w[1] - w[0] - 1)
             best_local = max(best_local, local)
             cos = 0.0
@@ -714,7 +714,7 @@ class SupportScorer:
 
         def align(k: int) -> float:
             cos_k = float(cvec @ vecs[ev.sents[k]]) if cvec is not None and ev.sents[k] in vecs else 0.0
-            return _weighted_recall(content_wo, set(ev.sent_stems[k])) + cos_k
+            return weighted_recall(content_wo, set(ev.sent_stems[k])) + cos_k
 
         sent_rank = sorted(range(len(ev.sents)), key=lambda k: -align(k))
         # widen the region by one sentence on each side for polarity/number locality

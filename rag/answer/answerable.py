@@ -33,6 +33,7 @@ import re
 from dataclasses import dataclass, field
 
 from rag import textutil as tu
+from rag.support import weighted_recall
 
 log = logging.getLogger(__name__)
 
@@ -126,18 +127,6 @@ class Answerability:
     missing: list[str] = field(default_factory=list)
 
 
-def _weighted_coverage(terms: list[str], have: set[str]) -> float:
-    if not terms:
-        return 1.0
-    tot = hit = 0.0
-    for t in terms:
-        w = 1.0 + min(len(t), 10) / 5.0
-        tot += w
-        if t in have or any(tu._tok_match(t, h) for h in have if h[:3] == t[:3]):
-            hit += w
-    return hit / tot
-
-
 def question_slot(question: str) -> list[str]:
     """Head noun(s) of the asked-for thing (surface words), or [] when no pattern applies."""
     for rx in _SLOT_PATTERNS:
@@ -197,8 +186,8 @@ def check(question: str, evidence: list[str], best_score: float, min_score: floa
 
     # coverage of content words
     q_terms = [t for t in dict.fromkeys(tu.content_stems(question)) if t not in _GENERIC_SLOT]
-    cover = _weighted_coverage(q_terms, ev_stems)
-    sent_cover = [(_weighted_coverage(q_terms, set(tu.stems(s))), s) for s in ev]
+    cover = weighted_recall(q_terms, ev_stems)
+    sent_cover = [(weighted_recall(q_terms, set(tu.stems(s))), s) for s in ev]
     best_sent_cover, best_sent = max(sent_cover, key=lambda x: x[0])
     if q_terms and cover < MIN_COVERAGE:
         absent = [t for t in q_terms if not _has(ev_stems, t)]
