@@ -84,7 +84,7 @@ def speed_and_determinism(texts: list[str], batch_size: int, repeat: int, seed: 
 
 def _hit_at_5(backend: str, corpus: Path, qs: list[tuple[str, set[str]]], index_dir: Path) -> dict[str, float]:
     from rag.api import Assistant
-    from rag.retrieve import HybridRetriever
+    from rag.retrieve import HybridSearch
     from rag.settings import Settings
 
     os.environ["RAG_EMBED_BACKEND"] = backend
@@ -96,7 +96,7 @@ def _hit_at_5(backend: str, corpus: Path, qs: list[tuple[str, set[str]]], index_
             raise RuntimeError(f"index built with {index.embedder.backend}, wanted {backend}")
         hyb = dense = 0
         for q, gold in qs:
-            top = HybridRetriever(index, top_k=5).search(q)
+            top = HybridSearch(index, top_k=5).search(q)
             hyb += any(p.meta.get("ext_id") in gold for p in top)
             vec = index.embedder.encode_one(q)
             hits = index.chroma.query(list(map(float, vec)), 5)

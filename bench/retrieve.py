@@ -8,7 +8,7 @@ anything, pessimistic. Queries are real: real questions embedded by the real mod
 
 Measured in a fresh process per size: ``open_s`` (``NewsIndex(settings)`` until ready: Chroma open,
 model load, BM25 load), then, warm, per query: ``dense`` = query embedding + Chroma kNN,
-``bm25`` = BM25 search, ``hybrid`` = ``HybridRetriever.search`` (embedding, both searches, RRF, texts).
+``bm25`` = BM25 search, ``hybrid`` = ``HybridSearch.search`` (embedding, both searches, RRF, texts).
 """
 
 from __future__ import annotations
@@ -137,14 +137,14 @@ def measure(index_dir: str, n_queries: int, seed: int, collection: str = "news")
     """Runs inside the worker: cold open, then warm latencies."""
     from bench.common import percentile
     from rag.index.store import NewsIndex
-    from rag.retrieve import HybridRetriever
+    from rag.retrieve import HybridSearch
     from rag.settings import Settings
 
     settings = Settings(index_dir=Path(index_dir), backend="extractive", collection=collection)
     t0, c0 = time.perf_counter(), time.process_time()
     index = NewsIndex(settings)
     open_s, open_cpu_s = time.perf_counter() - t0, time.process_time() - c0
-    retriever = HybridRetriever(index)
+    retriever = HybridSearch(index)
     qs = queries(n_queries, seed + 1)
     n_cand = settings.candidates
     for q in qs[:10]:  # warm caches, JIT paths, first-query allocations

@@ -55,14 +55,14 @@ class Assistant:
         return ingest(self.index, list(paths), prune=prune, show_progress=show_progress)
 
     def search(self, query: str, k: int | None = None, filters: dict | None = None) -> list[Passage]:
-        from rag.retrieve import HybridRetriever
+        from rag.retrieve import HybridSearch
 
         query = self._validate_question(query)
-        return HybridRetriever(self.index, top_k=k, filters=filters).search(query)
+        return HybridSearch(self.index, top_k=k, filters=filters).search(query)
 
     def retriever(self, k: int | None = None, filters: dict | None = None):
         """A llama-index ``BaseRetriever`` over this index."""
-        from rag.retrieve import HybridRetriever
+        from rag.retriever_llamaindex import HybridRetriever
 
         return HybridRetriever(self.index, top_k=k, filters=filters)
 

@@ -2,8 +2,10 @@
 
 Dense search catches paraphrases; BM25 catches exact names and numbers that small embedding models
 blur ("Ain al-Asad"). RRF needs no score calibration between the two.
-Implemented as a llama-index ``BaseRetriever`` (``retrieve(str) -> list[NodeWithScore]``); the
-chain uses ``search()`` which returns typed ``Passage`` objects.
+``HybridSearch.search()`` returns typed ``Passage`` objects; ``HybridRetriever`` (in
+``rag.retriever_llamaindex``, also importable from here) is the same search as a llama-index
+``BaseRetriever``. llama-index is imported only when that adapter is used: importing it costs
+about a second, which a cold ``newsrag ask`` should not pay.
 """
 
 from __future__ import annotations
@@ -11,9 +13,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from typing import Any
-
-from llama_index.core.base.base_retriever import BaseRetriever
-from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from rag.types import Passage
 
@@ -79,24 +78,12 @@ def rrf(rankings: list[list[str]], k: int = 60) -> dict[str, float]:
     return scores
 
 
-class HybridRetriever(BaseRetriever):
+class HybridSearch:
     def __init__(self, index, top_k: int | None = None, filters: Filters | dict | None = None):
-        super().__init__()
         self.index = index
         self.settings = index.settings
         self.top_k = self.settings.clamp_top_k(top_k)
         self.filters = Filters.coerce(filters)
-
-    # llama-index entry point
-    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        return [self.to_node(p) for p in self.search(query_bundle.query_str)]
-
-    @staticmethod
-    def to_node(p: Passage) -> NodeWithScore:
-        meta = {"doc_id": p.doc_id, "title": p.title, "source": p.source, "url": p.url,
-                "published": p.published, "dense_score": p.dense_score, "bm25_score": p.bm25_score}
-        node = TextNode(id_=p.chunk_id, text=p.text, start_char_idx=p.start, end_char_idx=p.end, metadata=meta)
-        return NodeWithScore(node=node, score=p.score)
 
     def search(self, query: str, top_k: int | None = None, filters: Filters | dict | None = None,
                query_vector=None) -> list[Passage]:
@@ -145,3 +132,11 @@ class HybridRetriever(BaseRetriever):
                 dense_rank=dr[0] if dr else None, bm25_rank=lr[0] if lr else None, meta=meta,
             ))
         return out
+
+
+def __getattr__(name: str):
+    if name == "HybridRetriever":  # the llama-index adapter, imported on first use
+        from rag.retriever_llamaindex import HybridRetriever
+
+        return HybridRetriever
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

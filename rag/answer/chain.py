@@ -130,11 +130,11 @@ class AnswerChain:
         return heuristic_condense(question, history)
 
     def retrieve(self, question: str, k: int | None, filters) -> tuple[list[Passage], object]:
-        from rag.retrieve import HybridRetriever
+        from rag.retrieve import HybridSearch
 
         index = self.index
         qv = index.embedder.encode_one(question)
-        return HybridRetriever(index, top_k=k, filters=filters).search(question, query_vector=qv), qv
+        return HybridSearch(index, top_k=k, filters=filters).search(question, query_vector=qv), qv
 
     def _refusal(self, question: str, standalone: str, passages: list[Passage], reason: str,
                  timings: Timings, items: list[EvidenceItem] | None = None) -> Answer:
@@ -190,7 +190,8 @@ class AnswerChain:
             text = str(obj.get("answer", "")).strip()
             cites = [int(c) for c in obj.get("citations", []) if isinstance(c, (int, float))]
         except (ValueError, AttributeError, TypeError):
-            text, cites = raw.strip(), []
+            # output cut off at max_tokens: keep the answer text written so far, not the JSON around it
+            text, cites = (partial_answer(raw) or raw).strip(), []
         return text, [c for c in cites if 1 <= c <= k]
 
     # ------------------------------------------------------------------ public
@@ -241,6 +242,8 @@ class AnswerChain:
             # The model's veto counts only when the lexical evidence is not already conclusive: small
             # models refuse questions whose answer sentence repeats every term of the question.
             conclusive = max((it.lexical for it in items), default=0.0) >= self.settings.llm_veto_max_coverage
+            # the model reads only the best few sentences: prompt processing is most of its latency
+            items = items[:self.settings.llm_evidence_k]
             if self.settings.answerability_call and not conclusive and not self._llm_answerable(items, standalone):
                 timings.generate_ms = (time.perf_counter() - tg) * 1000
                 timings.total_ms = (time.perf_counter() - t0) * 1000

@@ -56,10 +56,15 @@ def _defang(text: str) -> str:
     return _FAKE_CITE.sub("", _FENCE.sub("", text)).replace("\n", " ")
 
 
+def _short(title: str, limit: int = 48) -> str:
+    # the title tells which story a sentence belongs to; its first words are enough for that
+    return title if len(title) <= limit else title[:limit].rsplit(" ", 1)[0] + "…"
+
+
 def evidence_block(items) -> str:
     lines = ["<<<EVIDENCE"]
     for it in items:
-        src = f" ({_defang(it.title)[:80]})" if it.title else ""
+        src = f" ({_short(_defang(it.title))})" if it.title else ""
         lines.append(f"[{it.n}]{src}: {_defang(it.display_text)}")
     lines.append("EVIDENCE>>>")
     return "\n".join(lines)
@@ -87,7 +92,7 @@ def answer_messages(items, question: str, history: list[tuple[str, str]] | None 
         {"role": "system", "content": SYSTEM},
         {"role": "user", "content": (
             f"{evidence_block(items)}\n\n{convo}Question: {_defang(question)}\n\n"
-            "Answer in one to three complete sentences using only the evidence; name who or what the "
+            "Answer in one or two short sentences using only the evidence; name who or what the "
             "answer is about. Put the numbers of the evidence "
             "sentences you used in \"citations\". If the evidence does not answer the question, answer "
             f"\"{REFUSAL_PREFIX}.\" with no citations. Reply as JSON with keys \"answer\" and \"citations\"."

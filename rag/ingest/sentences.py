@@ -23,22 +23,69 @@ _CUT = re.compile(r"[.!?\u3002\uff01\uff1f][\"'\u201d\u2019)\]]*\s")
 _SIMPLE = re.compile(r"\S.*?(?:[.!?\u3002\uff01\uff1f]+(?=\s)|\Z)", re.S)
 
 
+def _punkt_module():
+    """``nltk.tokenize.punkt`` without running ``nltk/__init__``, which imports most of NLTK (~1 s of a
+    cold ``newsrag ask``). Punkt needs only a few leaf modules; while they load, ``nltk`` and
+    ``nltk.tokenize`` are bare namespace modules, removed again afterwards so a later ``import nltk``
+    runs the real package (reusing the leaf modules already loaded). Any surprise (another NLTK
+    layout) falls back to the ordinary import."""
+    import importlib
+    import importlib.util
+    import sys
+    import types
+
+    if "nltk" in sys.modules:
+        return importlib.import_module("nltk.tokenize.punkt")
+    spec = importlib.util.find_spec("nltk")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("nltk is not installed")
+    root = list(spec.submodule_search_locations)[0]
+    stubs = {"nltk": root, "nltk.tokenize": f"{root}/tokenize"}
+    try:
+        for name, path in stubs.items():
+            mod = types.ModuleType(name)
+            mod.__path__ = [path]
+            sys.modules[name] = mod
+        return importlib.import_module("nltk.tokenize.punkt")
+    except Exception as exc:  # noqa: BLE001 - a different NLTK layout: import it the ordinary way
+        log.debug("loading Punkt without nltk/__init__ failed (%s); importing nltk", exc)
+        for name in [m for m in sys.modules if m == "nltk" or m.startswith("nltk.")]:
+            sys.modules.pop(name, None)
+        return importlib.import_module("nltk.tokenize.punkt")
+    finally:
+        for name, path in stubs.items():
+            mod = sys.modules.get(name)
+            if mod is not None and getattr(mod, "__file__", None) is None and list(getattr(mod, "__path__", [])) == [path]:
+                del sys.modules[name]
+
+
 @lru_cache(maxsize=1)
 def _punkt():
+    import importlib.util
     from pathlib import Path
 
-    import llama_index.core
-    from nltk.tokenize.punkt import PunktSentenceTokenizer, PunktTokenizer
-
-    cache = Path(llama_index.core.__file__).parent / "_static" / "nltk_cache"
+    punkt = _punkt_module()
+    # the English model ships inside llama-index-core (found without importing llama-index)
+    core = importlib.util.find_spec("llama_index.core")
+    lang_dir = Path(list(core.submodule_search_locations)[0]) / "_static" / "nltk_cache" / "tokenizers" / \
+        "punkt_tab" / "english" if core and core.submodule_search_locations else None
     try:
-        import nltk
+        from nltk.tabdata import PunktDecoder
 
-        if str(cache) not in nltk.data.path:
-            nltk.data.path.append(str(cache))
-        tok = PunktTokenizer("english")
-    except Exception:  # noqa: BLE001 - Punkt data missing: fall back to an untrained tokenizer
-        tok = PunktSentenceTokenizer()
+        params = punkt.PunktParameters()
+        dec = PunktDecoder()
+        with open(lang_dir / "collocations.tab", encoding="utf-8") as f:
+            params.collocations = set(dec.tab2tups(f))
+        with open(lang_dir / "sent_starters.txt", encoding="utf-8") as f:
+            params.sent_starters = dec.txt2set(f)
+        with open(lang_dir / "abbrev_types.txt", encoding="utf-8") as f:
+            params.abbrev_types = dec.txt2set(f)
+        with open(lang_dir / "ortho_context.tab", encoding="utf-8") as f:
+            params.ortho_context = dec.tab2intdict(f)
+        tok = punkt.PunktSentenceTokenizer(params)
+    except Exception as exc:  # noqa: BLE001 - Punkt data missing: an untrained tokenizer still splits
+        log.warning("the Punkt English model could not be loaded (%s); sentence splitting is cruder", exc)
+        tok = punkt.PunktSentenceTokenizer()
     # News abbreviations Punkt's English model can miss at a sentence end.
     tok._params.abbrev_types.update({"u.s", "u.k", "u.n", "oct", "nov", "dec", "jan", "feb", "aug", "sept",
                                      "gen", "col", "lt", "sgt", "gov", "sen", "rep", "dr", "mr", "mrs", "ms"})
