@@ -216,3 +216,48 @@ def test_cli_ask_json_contract(seed_assistant):
     c = obj["citations"][0]
     assert set(c) == {"n", "doc_id", "title", "source", "url", "published", "text", "quote", "start", "end"}
     assert c["quote"] in c["text"]
+
+
+def test_answer_of_the_wrong_kind_is_dropped(seed_assistant):
+    # a true, well-cited fragment that is not what was asked: "How many" wants a number
+    chain = _with_fake(seed_assistant, ScriptedLLM("x", [1]))
+    _, _, items, refusal, *_ = chain.prepare("How many mortar rounds landed in the embassy compound?")
+    n = next(it.n for it in items if "mortar" in it.sentence)
+    chain._backend = ScriptedLLM("early on Friday", [n])
+    ans = chain.answer("How many mortar rounds landed in the embassy compound?")
+    assert ans.refused and any("asks for a number" in note for note in ans.notes)
+    chain._backend = ScriptedLLM("nearly seven", [n])
+    ans = chain.answer("How many mortar rounds landed in the embassy compound?")
+    assert not ans.refused and "seven" in ans.text
+
+
+def test_asked_and_given_kinds():
+    from rag.answer.verify import asked_kind, gives_kind
+
+    assert asked_kind("How old is the chief engineer?") == "an age"
+    assert asked_kind("How many people died?") == asked_kind("By how much did prices rise?") == "a number"
+    assert asked_kind("When did the wall collapse?") == asked_kind("At what time did it fall?") == "a time or date"
+    assert asked_kind("Who said it?") == asked_kind("What did the bank raise its rate to?") == ""
+    assert not gives_kind("an age", "2100 cubic metres per second", "It released 2100 cubic metres per second.")
+    assert gives_kind("an age", "54", "Ilsabet Varro-Quent, 54, said the wall held.")
+    assert gives_kind("an age", "54 years old")
+    assert gives_kind("a number", "seven") and not gives_kind("a number", "the residents of Oskeld")
+    assert gives_kind("a time or date", "about 3:40 a.m.") and gives_kind("a time or date", "early on Sunday")
+    assert not gives_kind("a time or date", "The Vessa Hydro Authority")
+
+
+def test_model_reads_best_evidence_only_and_cut_off_json_is_salvaged(seed_assistant):
+    class CutOff(ScriptedLLM):
+        def complete_json(self, messages, schema, max_tokens=160):
+            self.calls.append(messages)
+            if "answerable" in schema.get("properties", {}):
+                return '{"answerable": true}'
+            return '{"answer": "Nearly seven mortar rounds landed in the U.S. Embassy compound.", "citat'
+
+    fake = CutOff("", [])
+    chain = _with_fake(seed_assistant, fake)
+    ans = chain.answer("How many mortar rounds landed in the embassy compound?")
+    assert not ans.refused and "seven mortar rounds" in ans.text and ans.citations
+    body = fake.calls[-1][1]["content"].split("<<<EVIDENCE", 1)[1].split("EVIDENCE>>>", 1)[0]
+    shown = [line for line in body.splitlines() if line.startswith("[")]
+    assert 1 <= len(shown) <= chain.settings.llm_evidence_k

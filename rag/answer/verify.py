@@ -157,7 +157,64 @@ def verify(answer_text: str, cited: list[int], items, scorer, question: str = ""
         result.dropped.append((shown, reasons))
     if question:
         _drop_off_topic(result, question, by_n)
+        _drop_wrong_type(result, question, by_n)
     return result
+
+
+# What kind of answer a question asks for, by its opening words. Only the unambiguous openings: an
+# answer of the wrong kind ("2,100 cubic metres per second" for "How old is ...?") is no answer, however
+# well its sentence matches the question's names.
+_ASKS = [
+    ("an age", re.compile(r"^\s*(?:how old|(?:at )?what age)\b", re.I)),
+    ("a number", re.compile(r"^\s*(?:how (?:many|much)|what (?:percentage|percent|share|proportion|number)"
+                            r"|by how (?:many|much))\b", re.I)),
+    ("a time or date", re.compile(r"^\s*(?:when|(?:at |on |in )?what (?:time|date|day|year|month|hour))\b", re.I)),
+]
+_AGE = re.compile(r"\b(?:aged?|years?[- ]old|year-olds?|birthday|born)\b", re.I)
+_TIME_WORD = re.compile(
+    r"\b(?:\d{1,4}|a\.m|p\.m|noon|midnight|morning|afternoon|evening|night|overnight|dawn|dusk|today|yesterday|"
+    r"tomorrow|week|weekend|month|year|decade|century|ago|later|earlier|since|until|before|after|during|"
+    r"january|february|march|april|may|june|july|august|september|october|november|december|"
+    r"jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec|monday|tuesday|wednesday|thursday|friday|saturday|sunday|"
+    r"spring|summer|autumn|fall|winter)\b", re.I)
+
+
+def asked_kind(question: str) -> str:
+    for kind, rx in _ASKS:
+        if rx.search(question):
+            return kind
+    return ""
+
+
+def gives_kind(kind: str, text: str, evidence: str = "") -> bool:
+    from rag.textutil import number_values
+
+    if kind == "a number":
+        return bool(number_values(text))
+    if kind == "a time or date":
+        return bool(_TIME_WORD.search(text))
+    if kind == "an age":
+        # the number must be an age: "aged 54", "54 years old", "Varro-Quent, 54, said" (a bare number
+        # right after a name in the evidence, the news convention)
+        if not number_values(text):
+            return False
+        return bool(_AGE.search(text) or _AGE.search(evidence) or
+                    any(re.search(rf"[A-Za-z], {re.escape(n)},", evidence) for n in re.findall(r"\d{1,3}", text)))
+    return True
+
+
+def _drop_wrong_type(result: Verification, question: str, by_n: dict) -> None:
+    kind = asked_kind(question)
+    if not kind:
+        return
+    kept = []
+    for s in result.sentences:
+        evidence = " ".join(by_n[n].display_text for n in s.cites if n in by_n)
+        if gives_kind(kind, s.text, evidence):
+            kept.append(s)
+        else:
+            result.dropped.append((s.text, [f"the question asks for {kind}; the answer gives none"]))
+    result.sentences = kept
 
 
 def _drop_off_topic(result: Verification, question: str, by_n: dict, min_coverage: float = 0.34) -> None:

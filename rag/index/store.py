@@ -123,7 +123,14 @@ class NewsIndex:
         if check_model:
             self._check_model()
         self._chroma = None
+        self._chroma_lock = threading.Lock()
+        self._chroma_opening: tuple[threading.Thread, list] | None = None
         self.bm25: BM25Index | None = None
+        if repair and not settings.server_mode and self.manifest.docs and self.manifest.embed_dim:
+            # Chroma loads a collection's HNSW graph on the first operation (~2 s at 100k chunks, in Rust,
+            # without the GIL): let it load in a thread while this one loads the embedding model and BM25.
+            self._open_chroma_in_background(self.manifest.embed_dim)
+            self.embedder.dim  # noqa: B018 - loads the model now, in parallel with Chroma
         if repair:
             with self.lock.hold():
                 self.repair()
@@ -148,12 +155,39 @@ class NewsIndex:
                 f"`newsrag index rebuild --index {self.root}`."
             )
 
+    def _open_chroma_in_background(self, dim: int) -> None:
+        from rag.index.chroma_store import ChromaStore
+
+        box: list = []
+
+        def work() -> None:
+            try:
+                store = ChromaStore(self.settings, self.model_id, dim)
+                store.count()  # the first operation is the one that loads the collection
+                box.append(store)
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+                box.append(exc)
+
+        thread = threading.Thread(target=work, name="chroma-open", daemon=True)
+        thread.start()
+        self._chroma_opening = (thread, box)
+
     @property
     def chroma(self):
         if self._chroma is None:
-            from rag.index.chroma_store import ChromaStore
+            with self._chroma_lock:
+                if self._chroma is None:
+                    opening, self._chroma_opening = self._chroma_opening, None
+                    if opening is not None:
+                        opening[0].join()
+                        got = opening[1][0]
+                        if isinstance(got, BaseException):
+                            raise got
+                        self._chroma = got
+                    else:
+                        from rag.index.chroma_store import ChromaStore
 
-            self._chroma = ChromaStore(self.settings, self.model_id, self.embedder.dim)
+                        self._chroma = ChromaStore(self.settings, self.model_id, self.embedder.dim)
         return self._chroma
 
     def _load_bm25(self) -> None:
