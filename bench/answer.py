@@ -152,6 +152,8 @@ def run_backend(index_dir: Path, backend: str, n_questions: int) -> dict[str, An
                                "generate_ms": ans.timings.generate_ms, "verify_ms": ans.timings.verify_ms,
                                "llm_ms": llm_ms, "llm_calls": llm_calls, "chain_overhead_ms": total - llm_ms}
         if items:
+            if llm is not None:  # what the model reads: the best llm_evidence_k sentences
+                items = items[:assistant.settings.llm_evidence_k]
             ours = prompts.answer_messages(items, standalone)
             top = passages[:assistant.settings.top_k]
             row["prompt_tokens"] = count(ours)

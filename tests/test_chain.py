@@ -236,7 +236,7 @@ def test_asked_and_given_kinds():
 
     assert asked_kind("How old is the chief engineer?") == "an age"
     assert asked_kind("How many people died?") == asked_kind("By how much did prices rise?") == "a number"
-    assert asked_kind("When did the wall collapse?") == asked_kind("At what time did it fall?") == "a time or date"
+    assert asked_kind("When did the wall collapse?") == asked_kind("On what day did it fall?") == "a time or date"
     assert asked_kind("Who said it?") == asked_kind("What did the bank raise its rate to?") == ""
     assert not gives_kind("an age", "2100 cubic metres per second", "It released 2100 cubic metres per second.")
     assert gives_kind("an age", "54", "Ilsabet Varro-Quent, 54, said the wall held.")
@@ -244,6 +244,23 @@ def test_asked_and_given_kinds():
     assert gives_kind("a number", "seven") and not gives_kind("a number", "the residents of Oskeld")
     assert gives_kind("a time or date", "about 3:40 a.m.") and gives_kind("a time or date", "early on Sunday")
     assert not gives_kind("a time or date", "The Vessa Hydro Authority")
+    assert asked_kind("At what time did the wall collapse?") == "a clock time"
+    assert gives_kind("a clock time", "about 3:40 a.m.") and gives_kind("a clock time", "6 a.m. on Thursday")
+    assert not gives_kind("a clock time", "Sunday")
+    assert asked_kind("Why did he order a recount?") == "a reason"
+    assert not gives_kind("a reason", "Electoral commission chair Bertil Stromquay-Ashe")
+    assert gives_kind("a reason", "14 ballot boxes were found with broken seals")
+
+
+def test_who_answer_naming_the_questions_own_person_is_dropped():
+    from rag.answer.verify import names_the_asker
+
+    q = "Who told the Iraqi prime minister that the United States reserves the right to respond?"
+    assert names_the_asker(q, "Iraqi Prime Minister Mohammad Shia al-Sudani")
+    assert not names_the_asker(q, "Lloyd Austin")
+    assert not names_the_asker("What did the Iraqi prime minister say?", "Iraqi Prime Minister al-Sudani")
+    # a copular question names the role it asks about: the answer may repeat it
+    assert not names_the_asker("Who is the security chief of Kata'ib Hezbollah?", "Security chief Abu Ali al-Askari")
 
 
 def test_model_reads_best_evidence_only_and_cut_off_json_is_salvaged(seed_assistant):

@@ -21,6 +21,13 @@ _PRONOUN_START = re.compile(r"^[\"'\u201c]?(he|she|they|it|his|her|their|this|th
                             r"the statement|the attack|the official|the minister)\b", re.I)
 
 
+# A quote attributed by pronoun ("...," she said.) names its speaker in an earlier sentence.
+_PRONOUN_SPEAKER = re.compile(r"[\"\u201d'\u2019],?\s+(?:he|she|they)\s+(?:said|says|added|told|warned|wrote|"
+                              r"replied|insisted|argued|explained|asked)\b", re.I)
+
+# "Who/Which <noun> ...?" asks for a name the question does not contain.
+_ASKS_NAME = re.compile(r"^\s*(?:who|whom|which)\b", re.I)
+
 _INJECTION = re.compile(r"\b(ignore (?:all |any )?(?:previous|prior|above) instructions|system prompt|"
                         r"disregard (?:the|your) instructions)\b|^\s*(?:system|user|assistant)\s*:", re.I)
 
@@ -84,6 +91,27 @@ def lexical_overlap(terms: tuple[set[str], set[str]], sentence: str) -> float:
     return 0.4 * len(names & have) / len(names) + 0.6 * len(other & have) / len(other)
 
 
+def _answer_prior(question: str, bonus: float = 0.05):
+    """A small bonus for sentences that hold the kind of answer asked for: a number for "how many", a
+    time for "when", a name the question lacks for "who"/"which". Classic QA answer typing; it reorders
+    near ties, it cannot lift an off-topic sentence past one that matches the question."""
+    from rag.answer.verify import asked_kind, gives_kind
+
+    kind = asked_kind(question)
+    if kind:
+        return lambda text: bonus if gives_kind(kind, text, text) else 0.0
+    if _ASKS_NAME.match(question):
+        from rag.textutil import extract_entities
+
+        known = content_set(question)
+
+        def new_name(text: str) -> float:
+            return bonus if any(not content_set(e.text) <= known for e in extract_entities(text)) else 0.0
+
+        return new_name
+    return lambda text: 0.0
+
+
 def select_evidence(question: str, passages: list[Passage], embedder, articles, k: int = 6,
                     query_vector: np.ndarray | None = None) -> list[EvidenceItem]:
     """Score every sentence of the retrieved passages; keep the best ``k`` (renumbered 1..k)."""
@@ -110,7 +138,7 @@ def select_evidence(question: str, passages: list[Passage], embedder, articles, 
             if len(sent) < 12:
                 continue  # headline fragments, datelines
             ctx, cs = "", s
-            if base is not None and _PRONOUN_START.match(sent) and s in prev_of:
+            if base is not None and (_PRONOUN_START.match(sent) or _PRONOUN_SPEAKER.search(sent)) and s in prev_of:
                 cs, pe = prev_of[s]
                 ctx = base[cs:pe]
             if base is not None:
@@ -128,6 +156,7 @@ def select_evidence(question: str, passages: list[Passage], embedder, articles, 
     sims = vecs @ qv
     ctx_sim = dict(zip(with_ctx, sims[len(cands):], strict=True))
     qterms = question_terms(question)
+    answer_prior = _answer_prior(question)
 
     def combine(dense: float, lex: float, rank: int) -> float:
         # dense similarity carries paraphrase, lexical overlap carries names/numbers; a small prior
@@ -148,6 +177,7 @@ def select_evidence(question: str, passages: list[Passage], embedder, articles, 
             score *= 0.5
         if _INJECTION.search(c["sent"]):
             score *= 0.5  # instructions or fake turns inside an article are not evidence of anything
+        score += answer_prior(c["ctx"] + " " + c["sent"] if c["ctx"] else c["sent"])
         c["dense"], c["lex"], c["score"] = d, lex, score
     cands.sort(key=lambda c: -c["score"])
     out: list[EvidenceItem] = []

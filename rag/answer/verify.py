@@ -168,8 +168,14 @@ _ASKS = [
     ("an age", re.compile(r"^\s*(?:how old|(?:at )?what age)\b", re.I)),
     ("a number", re.compile(r"^\s*(?:how (?:many|much)|what (?:percentage|percent|share|proportion|number)"
                             r"|by how (?:many|much))\b", re.I)),
-    ("a time or date", re.compile(r"^\s*(?:when|(?:at |on |in )?what (?:time|date|day|year|month|hour))\b", re.I)),
+    ("a clock time", re.compile(r"^\s*(?:at )?what (?:time|hour)\b", re.I)),
+    ("a time or date", re.compile(r"^\s*(?:when|(?:on |in )?what (?:date|day|year|month))\b", re.I)),
+    ("a reason", re.compile(r"^\s*why\b", re.I)),
 ]
+_CLOCK = re.compile(r"\b\d{1,2}(?::\d{2})?\s*(?:a\.?m\b|p\.?m\b|h\b|hours\b|o'clock)|\b\d{1,2}:\d{2}\b|\b(?:noon|midday|"
+                    r"midnight)\b", re.I)
+_CLAUSE = re.compile(r"\b(?:because|after|since|due|so|as|to|for|over|amid|following|that|is|are|was|were|had|has|"
+                     r"have|would|could|will|did|does|\w{3,}ed|\w{3,}ing)\b", re.I)
 _AGE = re.compile(r"\b(?:aged?|years?[- ]old|year-olds?|birthday|born)\b", re.I)
 _TIME_WORD = re.compile(
     r"\b(?:\d{1,4}|a\.m|p\.m|noon|midnight|morning|afternoon|evening|night|overnight|dawn|dusk|today|yesterday|"
@@ -193,6 +199,11 @@ def gives_kind(kind: str, text: str, evidence: str = "") -> bool:
         return bool(number_values(text))
     if kind == "a time or date":
         return bool(_TIME_WORD.search(text))
+    if kind == "a clock time":
+        return bool(_CLOCK.search(text))
+    if kind == "a reason":
+        # a reason is a clause ("seals were broken", "after 14 boxes were found"), not a bare name
+        return bool(_CLAUSE.search(text))
     if kind == "an age":
         # the number must be an age: "aged 54", "54 years old", "Varro-Quent, 54, said" (a bare number
         # right after a name in the evidence, the news convention)
@@ -203,17 +214,29 @@ def gives_kind(kind: str, text: str, evidence: str = "") -> bool:
     return True
 
 
+def names_the_asker(question: str, answer: str) -> bool:
+    """In "Who <did something to> <someone>?" the someone is not the answer: an answer that opens with
+    words of the question ("Iraqi Prime Minister al-Sudani" for "Who told the Iraqi prime minister
+    ...?") names the person the question mentions, not the one it asks for."""
+    from rag.textutil import content_set, content_stems
+
+    if not _WHO_SUBJECT.match(question) or len(answer.split()) > 8:
+        return False
+    head = content_stems(answer)[:2]
+    return len(head) == 2 and set(head) <= content_set(question)
+
+
 def _drop_wrong_type(result: Verification, question: str, by_n: dict) -> None:
     kind = asked_kind(question)
-    if not kind:
-        return
     kept = []
     for s in result.sentences:
         evidence = " ".join(by_n[n].display_text for n in s.cites if n in by_n)
-        if gives_kind(kind, s.text, evidence):
-            kept.append(s)
-        else:
+        if kind and not gives_kind(kind, s.text, evidence):
             result.dropped.append((s.text, [f"the question asks for {kind}; the answer gives none"]))
+        elif names_the_asker(question, s.text):
+            result.dropped.append((s.text, ["the answer names someone the question already names"]))
+        else:
+            kept.append(s)
     result.sentences = kept
 
 
