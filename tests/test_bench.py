@@ -76,3 +76,15 @@ def test_retrieve_bench_index_opens_as_a_real_index(tmp_path):
     assert rep.chunks == 60 and index.chroma.count() == 60
     cid, _ = index.bm25.search("residents were affected", 1)[0]
     assert cid in index.manifest.chunk_ids()
+
+
+def test_concurrency_bench_through_assistant_and_ui(tmp_path):
+    res = _bench(tmp_path, "concurrency", "--backends", "extractive", "--threads", "3")
+    rows = {r["via"]: r for r in res["results"]}
+    assert set(rows) == {"assistant", "ui"}
+    for via, row in rows.items():
+        assert row["questions"] == 3, via
+        # answering at the same time must not change what anyone is told
+        assert row["same_answers"] == 3, via
+        assert row["sequential_correct"] == row["concurrent_correct"], via
+        assert row["speedup"] > 0
