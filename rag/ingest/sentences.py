@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Iterator
 from functools import lru_cache
 
@@ -59,12 +60,16 @@ def _punkt_module():
                 del sys.modules[name]
 
 
+_PUNKT_LOCK = threading.Lock()  # the stub modules above must not be seen half-built by another thread
+
+
 @lru_cache(maxsize=1)
 def _punkt():
     import importlib.util
     from pathlib import Path
 
-    punkt = _punkt_module()
+    with _PUNKT_LOCK:
+        punkt = _punkt_module()
     # the English model ships inside llama-index-core (found without importing llama-index)
     core = importlib.util.find_spec("llama_index.core")
     lang_dir = Path(list(core.submodule_search_locations)[0]) / "_static" / "nltk_cache" / "tokenizers" / \
