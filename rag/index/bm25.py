@@ -17,6 +17,15 @@ from rag.index.manifest import write_atomic
 log = logging.getLogger(__name__)
 
 
+def _bm25s():
+    """bm25s, imported on first use. Its import sets its own logger to DEBUG, which would print
+    "Building index from IDs objects" on every ingest: put it back under our level (quiet unless -vv)."""
+    import bm25s
+
+    logging.getLogger("bm25s").setLevel(max(logging.getLogger().getEffectiveLevel(), logging.WARNING))
+    return bm25s
+
+
 def _stemmer():
     import Stemmer
 
@@ -32,7 +41,7 @@ class BM25Index:
 
     @classmethod
     def build(cls, ids: list[str], texts: list[str], generation: int) -> BM25Index:
-        import bm25s
+        bm25s = _bm25s()
 
         if not ids:
             return cls([], None, generation)
@@ -60,7 +69,7 @@ class BM25Index:
     @classmethod
     def load(cls, root: Path) -> BM25Index | None:
         """None when absent or unreadable (the caller rebuilds)."""
-        import bm25s
+        bm25s = _bm25s()
 
         meta = root / "ids.json"
         if not meta.exists():
@@ -74,7 +83,7 @@ class BM25Index:
             return None
 
     def search(self, query: str, k: int) -> list[tuple[str, float]]:
-        import bm25s
+        bm25s = _bm25s()
 
         if self.retriever is None or not self.ids:
             return []
