@@ -24,7 +24,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from ui_server import ROOT, free_port, server_env
+from ui_server import ROOT, free_port, scratch_dir, server_env
 
 from rag.types import RagError
 
@@ -333,7 +333,7 @@ class ConnectionSampler:
 def serve(index_dir: Path, args: tuple[str, ...] = (), timeout: float = 300.0, **env: str) -> Iterator[dict]:
     """``newsrag serve`` with the no-telemetry harness; ready once any HTTP answer comes (401 included)."""
     port = free_port()
-    harness = Path(tempfile.mkdtemp(prefix="newsrag-net-"))
+    harness = Path(tempfile.mkdtemp(prefix="net-", dir=scratch_dir()))
     (harness / "sitecustomize.py").write_text(SITECUSTOMIZE)
     net_log = harness / "net.log"
     net_log.touch()

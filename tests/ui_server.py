@@ -9,7 +9,9 @@ default and Gradio's queue exactly as a user runs them.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -50,9 +52,22 @@ def build_seed_index(index_dir: Path) -> None:
         a.close()
 
 
+_SCRATCH: Path | None = None
+
+
+def scratch_dir() -> Path:
+    """One temporary directory per test process for server logs, Gradio temp dirs and harnesses,
+    removed when the process exits (servers are stopped by then)."""
+    global _SCRATCH
+    if _SCRATCH is None:
+        _SCRATCH = Path(tempfile.mkdtemp(prefix="newsrag-tests-"))
+        atexit.register(shutil.rmtree, _SCRATCH, True)
+    return _SCRATCH
+
+
 def server_env(**extra: str) -> dict[str, str]:
     env = {**os.environ, **OFFLINE_ENV, **extra}
-    env["GRADIO_TEMP_DIR"] = tempfile.mkdtemp(prefix="newsrag-gradio-")  # each test server its own
+    env["GRADIO_TEMP_DIR"] = tempfile.mkdtemp(prefix="gradio-", dir=scratch_dir())  # each test server its own
     env.pop("RAG_AUTH", None)
     return env
 
@@ -72,7 +87,9 @@ def running_server(index_dir: Path, backend: str = "extractive", args: tuple[str
                    timeout: float = 300.0, **env: str) -> Iterator[Server]:
     """Run ``newsrag serve`` over ``index_dir``; yields the base URL once it answers HTTP."""
     port = free_port()
-    log_path = Path(tempfile.mkstemp(prefix="newsrag-ui-", suffix=".log")[1])
+    fd, name = tempfile.mkstemp(prefix="ui-", suffix=".log", dir=scratch_dir())
+    os.close(fd)
+    log_path = Path(name)
     cmd = [sys.executable, "-m", "rag.cli", "serve", "--index", str(index_dir), "--backend", backend,
            "--port", str(port), *args]
     with open(log_path, "wb") as log:
