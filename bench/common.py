@@ -100,3 +100,58 @@ def emit(name: str, obj: dict[str, Any], text: str, as_json: bool, out_dir: Path
     else:
         print(text)
         print(f"\n(saved {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path})")
+
+
+# --- a `newsrag serve` subprocess (the UI benchmarks and the UI tests share this) ------------------
+
+def free_port() -> int:
+    """A free TCP port on the loopback interface."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_serve(index_dir: Path, port: int, log_path: Path, env: dict[str, str], backend: str = "extractive",
+                args: tuple[str, ...] = (), cwd: Path | None = None) -> subprocess.Popen:
+    """``newsrag serve`` over ``index_dir`` on 127.0.0.1:``port``, its output in ``log_path``."""
+    cmd = [sys.executable, "-m", "rag.cli", "serve", "--index", str(index_dir), "--backend", backend,
+           "--port", str(port), *args]
+    with open(log_path, "wb") as log:
+        return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def wait_until_serving(proc: subprocess.Popen, url: str, log_path: Path, timeout: float = 300.0,
+                       any_answer: bool = False) -> None:
+    """Return once ``url``/config answers 200 (with ``any_answer``, any HTTP status: 401 behind auth
+    means up too); raise ``RuntimeError`` with the server's log if it exits or does not come up."""
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"newsrag serve exited with {proc.returncode}:\n{log_path.read_text()}")
+        try:
+            with urllib.request.urlopen(url + "/config", timeout=5) as resp:
+                if resp.status == 200:
+                    return
+        except urllib.error.HTTPError:
+            if any_answer:
+                return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"newsrag serve did not start in {timeout:.0f} s:\n{log_path.read_text()}")
+        time.sleep(0.5)
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    """Terminate, then kill if it has not exited after 20 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)

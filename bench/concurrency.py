@@ -11,19 +11,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.common import emit, table
+from bench.common import emit, free_port, start_serve, stop_process, table, wait_until_serving
 from bench.evalset import backends, build_index, correct, load_questions
 
 
@@ -75,40 +70,19 @@ class _UIAnswer:
     refused: bool
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def run_ui(index_dir: Path, backend: str, n: int, tmp: Path) -> dict[str, Any]:
     """The same questions through a real ``newsrag serve`` on a free loopback port."""
     from gradio_client import Client
 
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False",
            "GRADIO_TEMP_DIR": str(tmp / "gradio")}
     env.pop("RAG_AUTH", None)
     log_path = tmp / f"serve-{backend}.log"
-    cmd = [sys.executable, "-m", "rag.cli", "serve", "--index", str(index_dir), "--backend", backend,
-           "--port", str(port)]
     url = f"http://127.0.0.1:{port}"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = start_serve(index_dir, port, log_path, env, backend=backend)
     try:
-        deadline = time.monotonic() + 300
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"newsrag serve exited with {proc.returncode}:\n{log_path.read_text()}")
-            try:
-                with urllib.request.urlopen(url + "/config", timeout=5) as resp:
-                    if resp.status == 200:
-                        break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"newsrag serve did not start:\n{log_path.read_text()}")
-            time.sleep(0.5)
+        wait_until_serving(proc, url, log_path)
         qs = load_questions(n)
         clients = [Client(url, verbose=False) for _ in qs]  # one per simulated user
 
@@ -128,12 +102,7 @@ def run_ui(index_dir: Path, backend: str, n: int, tmp: Path) -> dict[str, Any]:
             c.close()
         return _row(backend, "ui", qs, seq, par, seq_s, par_s)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop_process(proc)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:

@@ -15,7 +15,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ import psutil
 import pytest
 from ui_server import ROOT, free_port, scratch_dir, server_env
 
+from bench.common import start_serve, stop_process, wait_until_serving
 from rag.types import RagError
 
 # ---------------------------------------------------------------------------- a corpus of look-alikes
@@ -340,35 +340,16 @@ def serve(index_dir: Path, args: tuple[str, ...] = (), timeout: float = 300.0, *
     log_path = harness / "server.log"
     full_env = server_env(PYTHONPATH=os.pathsep.join([str(harness), str(ROOT)]), NEWSRAG_NET_LOG=str(net_log),
                           **env)
-    cmd = [sys.executable, "-m", "rag.cli", "serve", "--index", str(index_dir), "--backend", "extractive",
-           "--port", str(port), *args]
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT)
-    sampler = ConnectionSampler(proc.pid).start()
+    proc = start_serve(index_dir, port, log_path, full_env, args=args, cwd=ROOT)
+    sampler = ConnectionSampler(proc.pid).start()  # from the first moment: start-up must not call home
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            assert proc.poll() is None, f"server exited {proc.returncode}:\n{log_path.read_text()}"
-            try:
-                urllib.request.urlopen(url + "/config", timeout=5).close()
-                break
-            except urllib.error.HTTPError:
-                break  # up, and asking for credentials
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            assert time.monotonic() < deadline, f"server did not start:\n{log_path.read_text()}"
-            time.sleep(0.5)
+        wait_until_serving(proc, url, log_path, timeout=timeout, any_answer=True)
         yield {"url": url, "proc": proc, "sampler": sampler, "net_log": net_log, "log": log_path,
                "index": index_dir}
     finally:
         sampler.stop()
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop_process(proc)
 
 
 def net_refusals(srv: dict) -> list[dict]:

@@ -12,17 +12,17 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from bench.common import free_port, start_serve, stop_process, wait_until_serving
+
+__all__ = ["ROOT", "free_port", "build_seed_index", "running_server", "scratch_dir", "server_env"]
 
 ROOT = Path(__file__).resolve().parent.parent
 OFFLINE_ENV = {
@@ -31,12 +31,6 @@ OFFLINE_ENV = {
     "GRADIO_ANALYTICS_ENABLED": "False",
     "ANONYMIZED_TELEMETRY": "False",
 }
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def build_seed_index(index_dir: Path) -> None:
@@ -90,33 +84,13 @@ def running_server(index_dir: Path, backend: str = "extractive", args: tuple[str
     fd, name = tempfile.mkstemp(prefix="ui-", suffix=".log", dir=scratch_dir())
     os.close(fd)
     log_path = Path(name)
-    cmd = [sys.executable, "-m", "rag.cli", "serve", "--index", str(index_dir), "--backend", backend,
-           "--port", str(port), *args]
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=server_env(**env), stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
+    proc = start_serve(index_dir, port, log_path, server_env(**env), backend=backend, args=args, cwd=ROOT)
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"the UI server exited with {proc.returncode}:\n{log_path.read_text()}")
-            try:
-                with urllib.request.urlopen(url + "/config", timeout=5) as resp:
-                    if resp.status == 200:
-                        break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the UI server did not start in {timeout:.0f} s:\n{log_path.read_text()}")
-            time.sleep(0.5)
+        wait_until_serving(proc, url, log_path, timeout=timeout)
         yield Server(url, log_path, proc)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop_process(proc)
         server_log = log_path.read_text(errors="replace")
         if "Traceback" in server_log:
             sys.stderr.write(f"--- UI server log ({log_path}) ---\n{server_log}\n")
