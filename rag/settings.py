@@ -90,6 +90,10 @@ class Settings(BaseSettings):
     llm_temperature: float = 0.0
     llm_timeout_s: float = 120.0
     answerability_call: bool = True
+    quote_fallback: bool = Field(
+        default=True, description="When the model judged the question answerable but no sentence of its "
+        "answer passed verification, answer with the best evidence sentence quoted (itself verified) "
+        "instead of refusing.")
     llm_veto_max_coverage: float = Field(
         default=0.8, description="The LLM answerability veto is skipped when an evidence sentence covers at "
         "least this share of the question's terms.")

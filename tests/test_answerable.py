@@ -148,3 +148,46 @@ def test_squad_precision_recall_report():
     assert res["refusal_precision"] >= 0.6  # a refusal is usually right
     assert res["refusal_recall"] > 0.2  # and it does catch unanswerable questions
     json.dumps(res)  # report is JSON-serialisable
+
+
+def test_withheld_fact_is_not_answered():
+    from rag.answer.answerable import withheld
+
+    price = ("Health Minister Aurelio Fenk said the government had agreed to buy 500,000 doses at a total cost "
+             "of 41 million dravs. He declined to give the price per dose, saying the contract was confidential.")
+    ev = ["The medicines board on Tuesday approved Celvax-L, a vaccine against Lowmarsh fever.", price,
+          "New cases have fallen since vaccination with Celvax-L began, with 48,300 people given at least one dose."]
+    assert withheld("What is the price per dose of the Celvax-L vaccine?", ev) == price
+    # the same sentence states what this question asks: what was withheld is something else
+    assert withheld("How many doses did the government agree to buy?", ev) == ""
+    # "which it declined to name": what was withheld is the clause before the pronoun
+    named = "The company said it had signed supply agreements with two phone makers, which it declined to name."
+    assert withheld("Which two phone makers signed supply agreements for the chip?",
+                    ["Lumaris unveiled the Threnody chip on Tuesday.", named]) == named
+    # a stated answer elsewhere wins over a withheld detail about the same thing
+    assert withheld("What had the company offered?", ["The company has offered 4 percent.",
+                    "He declined to say whether the company would improve its pay offer."]) == ""
+    # a question about the withholding itself is answerable from it
+    assert withheld("What did the minister decline to give?", ev) == ""
+    assert withheld("What is the price per dose?", []) == ""
+
+
+def test_withheld_fact_refused_through_the_chain(make_settings, tmp_path):
+    from rag.api import Assistant
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "vaccine.txt").write_text(
+        "Government buys Celvax-L vaccine\n\nThe government agreed to buy 500,000 doses of the Celvax-L vaccine "
+        "at a total cost of 41 million dravs, Health Minister Aurelio Fenk said on Monday. He declined to give "
+        "the price per dose, saying the contract was commercially confidential. Vaccination will begin in "
+        "December.\n", encoding="utf-8")
+    a = Assistant(make_settings())
+    try:
+        assert not a.ingest([docs]).failed
+        ans = a.ask("What is the price per dose of the Celvax-L vaccine?")
+        assert ans.refused and any("not disclosed" in n for n in ans.notes)
+        ans = a.ask("How many doses of the Celvax-L vaccine did the government agree to buy?")
+        assert not ans.refused and "500,000" in ans.text
+    finally:
+        a.close()

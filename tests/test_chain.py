@@ -132,10 +132,35 @@ def test_verification_recites_wrong_citation(seed_assistant):
     assert any("re-cited" in n for n in ans.notes)
 
 
-def test_all_unsupported_becomes_refusal(seed_assistant):
-    chain = _with_fake(seed_assistant, ScriptedLLM("The embassy was closed for 12 weeks by the ambassador.", [1]))
+def test_all_unsupported_becomes_refusal_or_the_quoted_best_sentence(seed_assistant):
+    made_up = "The embassy was closed for 12 weeks by the ambassador."
+    chain = _with_fake(seed_assistant, ScriptedLLM(made_up, [1]))
+    chain.settings = chain.settings.model_copy(update={"quote_fallback": False})
     ans = chain.answer("How many mortar rounds landed in the embassy compound?")
     assert ans.refused and ans.citations == []
+    # by default the model's failed wording gives way to the best evidence sentence, quoted and verified
+    chain.settings = chain.settings.model_copy(update={"quote_fallback": True})
+    ans = chain.answer("How many mortar rounds landed in the embassy compound?")
+    assert not ans.refused and "seven mortar rounds" in ans.text and "12 weeks" not in ans.text
+    assert ans.raw_generation == made_up and any("quoting the best evidence" in n for n in ans.notes)
+    assert any(n.startswith("dropped: 'The embassy was closed") for n in ans.notes)
+    for c in ans.citations:
+        _quote_ok(seed_assistant, c)
+
+
+def test_quoted_fallback_is_verified_too(seed_assistant):
+    # asked for a clock time: neither the model's answer nor a best sentence without one may stand
+    chain = _with_fake(seed_assistant, ScriptedLLM("The militia attacked the embassy.", [1]))
+    q = "At what time did the mortar rounds land in the embassy compound on Friday?"
+    _, _, items, refusal, *_ = chain.prepare(q)
+    assert refusal is None
+    from rag.answer.verify import gives_kind
+
+    ans = chain.answer(q)
+    if gives_kind("a clock time", items[0].display_text):
+        assert not ans.refused and "a.m." in ans.text
+    else:
+        assert ans.refused and any("asks for a clock time" in n for n in ans.notes)
 
 
 def test_model_refusal_and_answerability_call(seed_assistant):
@@ -224,8 +249,13 @@ def test_answer_of_the_wrong_kind_is_dropped(seed_assistant):
     _, _, items, refusal, *_ = chain.prepare("How many mortar rounds landed in the embassy compound?")
     n = next(it.n for it in items if "mortar" in it.sentence)
     chain._backend = ScriptedLLM("early on Friday", [n])
+    chain.settings = chain.settings.model_copy(update={"quote_fallback": False})
     ans = chain.answer("How many mortar rounds landed in the embassy compound?")
     assert ans.refused and any("asks for a number" in note for note in ans.notes)
+    chain.settings = chain.settings.model_copy(update={"quote_fallback": True})
+    ans = chain.answer("How many mortar rounds landed in the embassy compound?")
+    assert not ans.refused and "seven mortar rounds" in ans.text and ans.raw_generation == "early on Friday"
+    assert any("asks for a number" in note for note in ans.notes)
     chain._backend = ScriptedLLM("nearly seven", [n])
     ans = chain.answer("How many mortar rounds landed in the embassy compound?")
     assert not ans.refused and "seven" in ans.text
@@ -257,6 +287,7 @@ def test_who_answer_naming_the_questions_own_person_is_dropped():
 
     q = "Who told the Iraqi prime minister that the United States reserves the right to respond?"
     assert names_the_asker(q, "Iraqi Prime Minister Mohammad Shia al-Sudani")
+    assert names_the_asker(q, "Iraq Prime Minister Mohammad Shia al-Sudani")  # the country for its adjective
     assert not names_the_asker(q, "Lloyd Austin")
     assert not names_the_asker("What did the Iraqi prime minister say?", "Iraqi Prime Minister al-Sudani")
     # a copular question names the role it asks about: the answer may repeat it

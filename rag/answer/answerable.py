@@ -315,3 +315,57 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+# --------------------------------------------------------------------------------------------------
+# "declined to give the price per dose": the article says the fact was withheld
+# --------------------------------------------------------------------------------------------------
+
+_WITHHELD = re.compile(
+    r"\b(?:declined|refused|would\s+not|did\s+not|could\s+not|wouldn't|didn't|couldn't)\s+(?:to\s+)?"
+    r"(?:give|say|disclose|reveal|name|confirm|specify|identify|provide|release)\b"
+    r"|\b(?:was|were|is|are|has|have|had)\s+not\s+(?:been\s+|yet\s+been\s+)?(?:disclosed|released|revealed|"
+    r"made\s+public|named|identified|known)\b|\bundisclosed\b",
+    re.I,
+)
+
+
+_PRONOUN_OBJECT = {"it", "them", "which", "this", "that", "those", "these", "who", "whom", "details", "any"}
+
+
+def _withheld_object(sentence: str, m: re.Match) -> str:
+    """What was withheld: the words after the verb up to the clause end ("the price per dose"), or,
+    when they are only a pronoun ("which it declined to name", "declined to name them"), the clause
+    before it in the same sentence."""
+    after = re.split(r"[.;!?,]", sentence[m.end():], maxsplit=1)[0]
+    words = [w for w in re.findall(r"[\w'-]+", after.lower()) if w not in _PRONOUN_OBJECT]
+    if len(words) >= 2:
+        return after
+    start = max(sentence.rfind(". ", 0, m.start()), sentence.rfind("? ", 0, m.start()))
+    return sentence[start + 1:m.start()]
+
+
+def withheld(question: str, sentences: list[str]) -> str:
+    """The evidence sentence that says what the question asks was not disclosed ("He declined to give
+    the price per dose"), or "". News reports say so explicitly; a model shown that sentence tends to
+    answer with a nearby number instead. What was withheld must hold most of the question's own words
+    (weighted by rarity among the evidence), and the sentence must match the question better than any
+    other evidence sentence, so a withheld detail next to a stated answer ("the company has offered 4
+    percent" / "declined to say whether it would improve its offer") does not block the answer."""
+    from rag.answer.evidence import pool_idf_overlap, question_terms
+
+    if _WITHHELD.search(question) or not sentences:
+        return ""
+    terms = question_terms(question)[1] - _GENERIC_SLOT
+    if not terms:
+        return ""
+    overlap = pool_idf_overlap(terms, sentences)
+    scores = [overlap(s) for s in sentences]
+    best = max(scores)
+    for s, sc in zip(sentences, scores, strict=True):
+        if sc < best or scores.count(best) > 1:
+            continue
+        for m in _WITHHELD.finditer(s):
+            if overlap(_withheld_object(s, m)) >= 0.5:
+                return s
+    return ""

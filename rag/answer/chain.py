@@ -55,11 +55,17 @@ def heuristic_condense(question: str, history: History) -> str:
     if not (_PERSONAL.search(question) or _THING.search(question)):
         return question
     names: list[str] = []
-    # the user's own last question names the topic most precisely; the answer is the fallback
-    recent = [t for r, t in reversed(history[-4:]) if r == "user"][:1] + \
-        [t for r, t in reversed(history[-4:]) if r == "assistant"][:1]
-    for text in recent:
-        names = [e.text for e in extract_entities(text) if e.text.lower() not in question.lower()]
+    last_user = next((t for r, t in reversed(history[-4:]) if r == "user"), "")
+    last_answer = next((t for r, t in reversed(history[-4:]) if r == "assistant"), "")
+    if last_answer.startswith(prompts.REFUSAL_PREFIX):
+        last_answer = ""
+    # A pronoun after a question most often points at what the answer introduced ("Which company makes
+    # Celvax-L?" - "Celvane Biologics." - "Who is its chief executive?"); failing that, at what the
+    # user's own question named.
+    asked = last_user.lower()
+    for text, new_only in ((last_answer, True), (last_user, False)):
+        names = [e.text for e in extract_entities(text) if e.text.lower() not in question.lower()
+                 and not (new_only and e.text.lower() in asked)]
         if names:
             break
     if not names:
@@ -70,6 +76,28 @@ def heuristic_condense(question: str, history: History) -> str:
     word = m.group(0)
     repl = person + ("'s" if word.lower() in ("his", "its", "their") else "")
     return question[:m.start()] + repl + question[m.end():]
+
+
+_WH = re.compile(r"\b(who|whom|whose|what|which|when|where|why|how)\b", re.I)
+
+
+def keeps_question(question: str, rewrite: str) -> bool:
+    """A rewritten follow-up must still ask the same thing: the same question word and most of the
+    question's own content words. Small models sometimes answer or replace the question instead
+    ("Where did she study engineering?" -> "Who is the chief engineer ...?")."""
+    import math
+
+    from rag.textutil import content_set
+
+    def kind(w: str) -> str:
+        w = w.lower()
+        return "who/what" if w in ("who", "whom", "whose", "what", "which") else w
+
+    wh = _WH.search(question)
+    if wh and kind(wh.group(1)) not in {kind(w) for w in _WH.findall(rewrite)}:
+        return False
+    own = content_set(question)
+    return len(own & content_set(rewrite)) >= math.ceil(2 * len(own) / 3)
 
 
 class AnswerChain:
@@ -123,8 +151,9 @@ class AnswerChain:
             try:
                 out = backend.complete_text(prompts.condense_messages(history, question), max_tokens=60)
                 out = out.strip().strip('"').split("\n")[0].strip()
-                if 8 <= len(out) <= 300 and not prompts.looks_like_refusal(out):
+                if 8 <= len(out) <= 300 and not prompts.looks_like_refusal(out) and keeps_question(question, out):
                     return out
+                log.info("condensed question %r dropped (not the same question as %r)", out[:120], question)
             except RagError as exc:
                 log.warning("condensing failed (%s); using the heuristic", exc)
         return heuristic_condense(question, history)
@@ -217,6 +246,12 @@ class AnswerChain:
                         min_score=self.settings.min_evidence_score)
         if not verdict.answerable:
             return standalone, passages, items, "not answerable: " + "; ".join(verdict.reasons), timings, t0, hist
+        from rag.answer.answerable import withheld
+
+        held = withheld(standalone, [it.display_text for it in items])
+        if held:
+            return (standalone, passages, items, f"not answerable: the evidence says it was not disclosed ({held!r})",
+                    timings, t0, hist)
         return standalone, passages, items, None, timings, t0, hist
 
     def answer(self, question: str, history=None, filters=None, k: int | None = None) -> Answer:
@@ -275,15 +310,30 @@ class AnswerChain:
         verified = verify(text, cited, items, self.scorer, question=standalone)
         timings.verify_ms = (time.perf_counter() - tv) * 1000
         timings.total_ms = (time.perf_counter() - t0) * 1000
+        notes: list[str] = []
+        quote_dropped: list[str] = []
+        if not verified.sentences and backend is not None and self.settings.quote_fallback:
+            # The model judged the question answerable but its wording failed verification (most often a
+            # small model naming the wrong span of the right sentence). The best evidence sentence, quoted
+            # as it stands and verified like any answer, is then a better answer than a refusal.
+            q_text, q_cited = self._extractive(items)
+            quoted = verify(q_text, q_cited, items, self.scorer, question=standalone)
+            if quoted.sentences:
+                notes = [f"dropped: {s!r} ({'; '.join(r)})" for s, r in verified.dropped]
+                notes.append("the model's answer failed verification: quoting the best evidence sentence")
+                verified = quoted
+            else:
+                quote_dropped = [f"quoting the best evidence sentence failed too: {'; '.join(r)}"
+                                 for _, r in quoted.dropped]
         if not verified.sentences:
             ans = self._refusal(question, standalone, passages, "verification found no supported sentence",
                                 timings, items)
             ans.raw_generation, ans.raw_citations = text, cited
-            ans.notes += [f"dropped: {s!r} ({'; '.join(r)})" for s, r in verified.dropped]
+            ans.notes += [f"dropped: {s!r} ({'; '.join(r)})" for s, r in verified.dropped] + quote_dropped
             yield {"type": "answer", "answer": ans}
             return
         body, citations = self._citations(verified, items)
-        notes = [f"dropped: {s!r} ({'; '.join(r)})" for s, r in verified.dropped]
+        notes += [f"dropped: {s!r} ({'; '.join(r)})" for s, r in verified.dropped]
         if verified.recited:
             notes.append(f"re-cited {verified.recited} sentence(s)")
         yield {"type": "answer", "answer": Answer(

@@ -8,6 +8,7 @@ pronoun ("He said…") carries the previous sentence along as context, so the sp
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -25,11 +26,26 @@ _PRONOUN_START = re.compile(r"^[\"'\u201c]?(he|she|they|it|his|her|their|this|th
 _PRONOUN_SPEAKER = re.compile(r"[\"\u201d'\u2019],?\s+(?:he|she|they)\s+(?:said|says|added|told|warned|wrote|"
                               r"replied|insisted|argued|explained|asked)\b", re.I)
 
+# "The collapse happened at 3:40 a.m." refers back to the previous sentence's "... collapsed ...": a
+# sentence whose subject is a definite common noun the previous sentence mentions needs it as context.
+_DEFINITE_START = re.compile(r"^[\"'\u201c]?the\s+([a-z][\w-]*)(?:\s+([a-z][\w-]*))?", re.I)
+
+
+def refers_back(sentence: str, before: str) -> bool:
+    m = _DEFINITE_START.match(sentence)
+    if not m or not before or m.group(1)[0].isupper():
+        return False  # "The Korrin Dam, completed in 1974, ..." names its subject
+    prev = content_set(before)
+    return any(w and content_set(w) and content_set(w) <= prev for w in m.groups())
+
+
 # "Who/Which <noun> ...?" asks for a name the question does not contain.
 _ASKS_NAME = re.compile(r"^\s*(?:who|whom|which)\b", re.I)
 
 _INJECTION = re.compile(r"\b(ignore (?:all |any )?(?:previous|prior|above) instructions|system prompt|"
-                        r"disregard (?:the|your) instructions)\b|^\s*(?:system|user|assistant)\s*:", re.I)
+                        r"disregard (?:the|your) instructions|answer (?:every|all|each|any) (?:question|user)s?|"
+                        r"(?:always |only )?(?:cite|reply|respond|answer) (?:with|using) \[\d{1,3}\]|cite \[\d{1,3}\])"
+                        r"|^\s*(?:system|user|assistant)\s*:|^\s*\[\d{1,3}\]", re.I)
 
 
 @dataclass
@@ -112,6 +128,31 @@ def _answer_prior(question: str, bonus: float = 0.05):
     return lambda text: 0.0
 
 
+def name_heads(question: str) -> set[str]:
+    """The last stem of each name in the question: news names a person or body in full once and by
+    surname or short form after that ("Lloyd Austin" ... "Austin said")."""
+    from rag.textutil import content_stems, extract_entities
+
+    return {st[-1] for e in extract_entities(question) if (st := content_stems(e.text))}
+
+
+def pool_idf_overlap(terms: set[str], sentences: list[str]):
+    """A function giving the share of ``terms`` a text holds, each term weighted by its inverse
+    document frequency among ``sentences`` (the candidate pool): a term every candidate has weighs ~0."""
+    sets = [content_set(t) for t in sentences]
+    n = len(sets)
+    idf = {t: math.log((n + 1) / (sum(t in s for s in sets) + 0.5)) for t in terms}
+    total = sum(idf.values())
+
+    def overlap(text: str) -> float:
+        if total <= 0:
+            return 0.0
+        have = content_set(text)
+        return sum(w for t, w in idf.items() if t in have) / total
+
+    return overlap
+
+
 def select_evidence(question: str, passages: list[Passage], embedder, articles, k: int = 6,
                     query_vector: np.ndarray | None = None) -> list[EvidenceItem]:
     """Score every sentence of the retrieved passages; keep the best ``k`` (renumbered 1..k)."""
@@ -137,10 +178,14 @@ def select_evidence(question: str, passages: list[Passage], embedder, articles, 
             sent = base[s:e] if base is not None else p.text[s - p.start:e - p.start]
             if len(sent) < 12:
                 continue  # headline fragments, datelines
-            ctx, cs = "", s
-            if base is not None and (_PRONOUN_START.match(sent) or _PRONOUN_SPEAKER.search(sent)) and s in prev_of:
-                cs, pe = prev_of[s]
-                ctx = base[cs:pe]
+            ctx, cs, before = "", s, ""
+            if base is not None and s in prev_of:
+                before = base[prev_of[s][0]:prev_of[s][1]]
+                if prev_of[s][0] == 0 and p.title and before.strip() == p.title.strip():
+                    before = ""  # a headline is not the sentence a story's first line refers back to
+            if before and (_PRONOUN_START.match(sent) or _PRONOUN_SPEAKER.search(sent) or refers_back(sent, before)):
+                cs = prev_of[s][0]
+                ctx = before
             if base is not None:
                 lo, hi = min(p.start, cs), max(p.end, e)
                 ptext = base[lo:hi]
@@ -157,6 +202,7 @@ def select_evidence(question: str, passages: list[Passage], embedder, articles, 
     ctx_sim = dict(zip(with_ctx, sims[len(cands):], strict=True))
     qterms = question_terms(question)
     answer_prior = _answer_prior(question)
+    idf_overlap = pool_idf_overlap(qterms[1] | name_heads(question), [c["sent"] for c in cands])
 
     def combine(dense: float, lex: float, rank: int) -> float:
         # dense similarity carries paraphrase, lexical overlap carries names/numbers; a small prior
@@ -164,22 +210,30 @@ def select_evidence(question: str, passages: list[Passage], embedder, articles, 
         return 0.55 * dense + 0.45 * lex + 0.02 / (1 + rank)
 
     for i, c in enumerate(cands):
+        # ``order`` ranks with the question's terms weighted by how rare they are among the candidates:
+        # every sentence of a story repeats its names ("Korrin Dam"), so they tell candidates apart
+        # less than the words of what is asked ("inquiry", "led"). ``score`` keeps the unweighted
+        # overlap, the scale the refusal threshold (``min_evidence_score``) was chosen on.
         d, lex = float(sims[i]), lexical_overlap(qterms, c["sent"])
         score = combine(d, lex, c["rank"])
+        order = combine(d, idf_overlap(c["sent"]), c["rank"])
         if i in ctx_sim:
             # the context sentence helps the reader, but it must not carry a weak sentence past the
             # sentence that actually states the fact: discount it
-            d2, lex2 = float(ctx_sim[i]), lexical_overlap(qterms, c["ctx"] + " " + c["sent"])
+            both = c["ctx"] + " " + c["sent"]
+            d2, lex2 = float(ctx_sim[i]), lexical_overlap(qterms, both)
             score = max(score, 0.8 * combine(d2, lex2, c["rank"]))
+            order = max(order, 0.8 * combine(d2, idf_overlap(both), c["rank"]))
+        factor = 1.0
         if c["s"] == 0 and c["p"].title and c["sent"].strip() == c["p"].title.strip():
             # a headline matches many questions but rarely states the answer, and small models copy
             # its names into answers: it is evidence of last resort
-            score *= 0.5
+            factor *= 0.5
         if _INJECTION.search(c["sent"]):
-            score *= 0.5  # instructions or fake turns inside an article are not evidence of anything
-        score += answer_prior(c["ctx"] + " " + c["sent"] if c["ctx"] else c["sent"])
-        c["dense"], c["lex"], c["score"] = d, lex, score
-    cands.sort(key=lambda c: -c["score"])
+            factor *= 0.5  # instructions or fake turns inside an article are not evidence of anything
+        prior = answer_prior(c["ctx"] + " " + c["sent"] if c["ctx"] else c["sent"])
+        c["dense"], c["lex"], c["score"], c["order"] = d, lex, score * factor + prior, order * factor + prior
+    cands.sort(key=lambda c: -c["order"])
     out: list[EvidenceItem] = []
     for c in cands[:k]:
         p = c["p"]
