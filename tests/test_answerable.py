@@ -191,3 +191,19 @@ def test_withheld_fact_refused_through_the_chain(make_settings, tmp_path):
         assert not ans.refused and "500,000" in ans.text
     finally:
         a.close()
+
+
+def test_premise_of_a_when_clause_must_be_reported_of_the_questions_subject():
+    from rag.answer.answerable import premise_verbs
+
+    assert premise_verbs("What did Juniper Hask-Morrow say when she conceded the 2032 election?") == ["conceded"]
+    assert premise_verbs("What did officials tell the inquiry when they gave evidence in May?") == ["gave"]
+    assert premise_verbs("What happened to the missing after the Korrin Dam collapse?") == []  # no event verb
+    assert premise_verbs("Who said it?") == []
+    ev = ["Prime Minister Casimir Odelund conceded defeat on Thursday evening.",
+          "Green Vessa leader Juniper Hask-Morrow said her party would drive a hard bargain in the 2032 election."]
+    v = check("What did Juniper Hask-Morrow say when she conceded the 2032 election?", ev, 0.6, 0.3)
+    assert not v.answerable and any("assumes 'conceded'" in r for r in v.reasons)
+    v = check("What did Casimir Odelund say when he conceded the 2032 election?",
+              ev + ["Odelund said he had called Fenwright-Sollis to congratulate her on the 2032 election."], 0.6, 0.3)
+    assert not any("assumes" in r for r in v.reasons)

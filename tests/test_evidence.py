@@ -138,3 +138,34 @@ def test_a_sentence_that_refers_back_carries_its_antecedent(story_index):
     ans = chain.answer("At what time did the Korrin Dam spillway wall collapse?")
     assert not ans.refused and ans.text.startswith("about 3:40 a.m. [1]")
     assert "collapsed early on Sunday" in ans.citations[0].quote and "3:40" in ans.citations[0].quote
+
+
+def test_opening_pronoun_carries_the_previous_sentence():
+    from rag.answer.evidence import _PRONOUN_OPENING
+
+    assert _PRONOUN_OPENING.match("In a statement on its Telegram channel, the militia's security chief said so.")
+    assert not _PRONOUN_OPENING.match("Early on Friday, nearly seven mortar rounds landed in the compound.")
+    assert not _PRONOUN_OPENING.match("The company said its profits rose, and the shares jumped.")  # not the opening
+
+
+def test_repeated_sentences_take_one_place(tmp_path):
+    """A follow-up article repeats the background paragraph word for word: the model sees it once."""
+    from rag.api import Assistant
+    from rag.settings import Settings
+
+    background = "The Korrin Dam, completed in 1974, holds back a reservoir of about 180 million cubic metres."
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "day1.txt").write_text(
+        f"Korrin Dam wall collapses\n\nPart of the Korrin Dam spillway wall collapsed on Sunday. {background}\n")
+    (tmp_path / "docs" / "day2.txt").write_text(
+        f"Korrin Dam inquiry ordered\n\nThe government ordered an inquiry into the Korrin Dam collapse. {background}\n")
+    a = Assistant(Settings(index_dir=tmp_path / "index", backend="extractive"))
+    try:
+        assert not a.ingest([tmp_path / "docs"]).failed
+        items = _evidence(a, "When was the Korrin Dam completed and how much water does its reservoir hold?")
+        texts = [" ".join(it.display_text.split()) for it in items]
+        assert sum(background in t for t in texts) == 1, texts
+        for i, t in enumerate(texts):
+            assert not any(t in other for other in texts[:i]), t
+    finally:
+        a.close()

@@ -18,7 +18,9 @@ a small model improvise. The rules (each failure adds a reason; ``missing`` list
    the" ("ambassador" in "the name of the US ambassador to Iraq") — must occur in the evidence.
    (Answer-type nouns, as in "which country" or "how many times", are not required: evidence
    names the country without the word "country".)
-6. ``coverage``: at least ``MIN_COVERAGE`` of the question's content words (stemmed, weighted
+6. ``premise``: the past-tense verb of a "when/after/before ..." clause ("when she conceded the
+   election") must occur in the evidence: the question takes that event for granted.
+7. ``coverage``: at least ``MIN_COVERAGE`` of the question's content words (stemmed, weighted
    by length) must occur in the evidence, and the best single evidence sentence must hold at least
    ``MIN_SENTENCE_COVERAGE`` of them.
 
@@ -203,6 +205,20 @@ def check(question: str, evidence: list[str], best_score: float, min_score: floa
             if w not in missing:
                 missing.append(w)
 
+    # the premise of a "when/after she <did something>" clause must be in the evidence
+    verbs = premise_verbs(question)
+    if verbs:
+        # ... and reported of someone the question names: "Odelund conceded defeat" is not a report that
+        # Hask-Morrow conceded
+        names = [e.text for e in tu.extract_entities(question) if e.text.lower() not in _QUESTION_WORDS]
+        sents = [e[a:b] for e in ev for a, b in tu.split_sentences(e)]
+        for verb in verbs:
+            st = tu.stem(verb)
+            if not any(_has(set(tu.stems(x)), st) and (not names or any(tu.entity_in(n, x) for n in names))
+                       for x in sents):
+                reasons.append(f"the question assumes '{verb}', which the evidence does not report")
+                missing.append(verb)
+
     # polarity, judged on the evidence sentences that carry the question
     reasons.extend(_polarity(question, [s for c, s in sorted(sent_cover, key=lambda x: -x[0])[:2] if c > 0]))
 
@@ -210,6 +226,25 @@ def check(question: str, evidence: list[str], best_score: float, min_score: floa
     if not ok:
         log.debug("not answerable: %s", "; ".join(reasons))
     return Answerability(ok, reasons, missing)
+
+
+_PREMISE_CLAUSE = re.compile(r"\b(?:when|after|before|while|once)\s+([^,?;]+)", re.I)
+
+
+def premise_verbs(question: str) -> list[str]:
+    """Past-tense verbs of a "when/after/before ..." clause: "What did she say when she conceded the
+    election?" assumes she conceded. (Only clauses with a past-tense verb: "after the collapse" states
+    no event of its own.)"""
+    out = []
+    for m in _PREMISE_CLAUSE.finditer(question):
+        for w in re.findall(r"[A-Za-z]+", m.group(1)):
+            lw = w.lower()
+            if w[0].isupper():
+                continue  # names are checked as names
+            if (lw.endswith("ed") and len(lw) > 4) or (lw in tu.IRREGULAR and tu.IRREGULAR[lw] != lw):
+                out.append(lw)
+                break  # the clause's first verb is its event
+    return out
 
 
 def _polarity(question: str, sents: list[str]) -> list[str]:

@@ -22,6 +22,10 @@ _PRONOUN_START = re.compile(r"^[\"'\u201c]?(he|she|they|it|his|her|their|this|th
                             r"the statement|the attack|the official|the minister)\b", re.I)
 
 
+# "In a statement on its Telegram channel, the militia's security chief ..." names its "its" earlier.
+_PRONOUN_OPENING = re.compile(r"^(?:in|on|at|from|with|under|after|before|during|through|according to)\b"
+                              r"[^,.;:]{0,60}\b(?:its|their)\b[^,.;:]{0,60},", re.I)
+
 # A quote attributed by pronoun ("...," she said.) names its speaker in an earlier sentence.
 _PRONOUN_SPEAKER = re.compile(r"[\"\u201d'\u2019],?\s+(?:he|she|they)\s+(?:said|says|added|told|warned|wrote|"
                               r"replied|insisted|argued|explained|asked)\b", re.I)
@@ -183,7 +187,8 @@ def select_evidence(question: str, passages: list[Passage], embedder, articles, 
                 before = base[prev_of[s][0]:prev_of[s][1]]
                 if prev_of[s][0] == 0 and p.title and before.strip() == p.title.strip():
                     before = ""  # a headline is not the sentence a story's first line refers back to
-            if before and (_PRONOUN_START.match(sent) or _PRONOUN_SPEAKER.search(sent) or refers_back(sent, before)):
+            if before and (_PRONOUN_START.match(sent) or _PRONOUN_SPEAKER.search(sent) or _PRONOUN_OPENING.match(sent)
+                           or refers_back(sent, before)):
                 cs = prev_of[s][0]
                 ctx = before
             if base is not None:
@@ -235,7 +240,16 @@ def select_evidence(question: str, passages: list[Passage], embedder, articles, 
         c["dense"], c["lex"], c["score"], c["order"] = d, lex, score * factor + prior, order * factor + prior
     cands.sort(key=lambda c: -c["order"])
     out: list[EvidenceItem] = []
-    for c in cands[:k]:
+    shown: list[str] = []
+    for c in cands:
+        if len(out) == k:
+            break
+        # the same sentence in a follow-up article, or a sentence already shown as another's context,
+        # would take a place in the model's few sentences without telling it anything new
+        text = " ".join((f"{c['ctx']} {c['sent']}" if c["ctx"] else c["sent"]).split())
+        if any(text in seen_text for seen_text in shown):
+            continue
+        shown.append(text)
         p = c["p"]
         out.append(EvidenceItem(
             n=0, doc_id=p.doc_id, chunk_id=p.chunk_id, sentence=c["sent"], start=c["s"], end=c["e"],
