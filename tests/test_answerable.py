@@ -200,6 +200,7 @@ def test_premise_of_a_when_clause_must_be_reported_of_the_questions_subject():
     assert premise_verbs("What did officials tell the inquiry when they gave evidence in May?") == ["gave"]
     assert premise_verbs("What happened to the missing after the Korrin Dam collapse?") == []  # no event verb
     assert premise_verbs("Who said it?") == []
+    assert premise_verbs("When did Maududi found the Jamaat-e-Islami party?") == []  # the question word itself
     ev = ["Prime Minister Casimir Odelund conceded defeat on Thursday evening.",
           "Green Vessa leader Juniper Hask-Morrow said her party would drive a hard bargain in the 2032 election."]
     v = check("What did Juniper Hask-Morrow say when she conceded the 2032 election?", ev, 0.6, 0.3)

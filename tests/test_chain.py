@@ -288,6 +288,10 @@ def test_who_answer_naming_the_questions_own_person_is_dropped():
     q = "Who told the Iraqi prime minister that the United States reserves the right to respond?"
     assert names_the_asker(q, "Iraqi Prime Minister Mohammad Shia al-Sudani")
     assert names_the_asker(q, "Iraq Prime Minister Mohammad Shia al-Sudani")  # the country for its adjective
+    q2 = 'Who told Lorcan Vey-Abernathy "You treated a public office as a private business"?'
+    assert names_the_asker(q2, "Former transport minister Vey-Abernathy")  # every name is the question's
+    assert not names_the_asker(q2, "Judge Tomasz Elverhoy")
+    assert not names_the_asker(q2, "the judge")  # no name to compare: left to the other checks
     assert not names_the_asker(q, "Lloyd Austin")
     assert not names_the_asker("What did the Iraqi prime minister say?", "Iraqi Prime Minister al-Sudani")
     # a copular question names the role it asks about: the answer may repeat it

@@ -93,9 +93,9 @@ def test_gate_rejects_malformed_bar(tmp_path):
 
 def test_project_thresholds_hold_the_issue_bars():
     th = load_thresholds(ROOT / "eval" / "thresholds.toml")
-    # the issue's bars are kept as targets, printed on every run until the gate can hold them
-    local = th["targets"]["local"]
-    assert th["local"]  # the gate's own measured bars
+    # the gate itself holds the issue's bars for the default local model (never below them)
+    local = th["local"]
+    assert "local" not in th.get("targets", {})  # no bar left unmet
     assert local["faithfulness"] >= 0.95 and local["citation_precision"] >= 0.9
     assert local["refusal_recall"] >= 0.8 and local["answer_accuracy"] >= 0.7
     fr = local["false_refusal_rate"]

@@ -237,6 +237,8 @@ def premise_verbs(question: str) -> list[str]:
     no event of its own.)"""
     out = []
     for m in _PREMISE_CLAUSE.finditer(question):
+        if not question[:m.start()].strip():
+            continue  # "When did she found the party?" asks when; it assumes nothing
         for w in re.findall(r"[A-Za-z]+", m.group(1)):
             lw = w.lower()
             if w[0].isupper():

@@ -222,12 +222,17 @@ def names_the_asker(question: str, answer: str) -> bool:
 
     if not _WHO_SUBJECT.match(question) or len(answer.split()) > 8:
         return False
-    from rag.textutil import _tok_match
+    from rag.textutil import _tok_match, entity_in, extract_entities
 
     head = content_stems(answer)[:2]
     known = content_set(question)
     # "Iraq Prime Minister ..." names the same person as "the Iraqi prime minister"
-    return len(head) == 2 and all(any(_tok_match(h, k) for k in known) for h in head)
+    if len(head) == 2 and all(any(_tok_match(h, k) for k in known) for h in head):
+        return True
+    # "Former transport minister Vey-Abernathy" for "Who told Lorcan Vey-Abernathy ...?": every name
+    # in the answer is one the question already has
+    names = [e.text for e in extract_entities(answer)]
+    return bool(names) and all(entity_in(n, question) for n in names)
 
 
 def _drop_wrong_type(result: Verification, question: str, by_n: dict) -> None:
