@@ -169,3 +169,10 @@ def test_repeated_sentences_take_one_place(tmp_path):
             assert not any(t in other for other in texts[:i]), t
     finally:
         a.close()
+
+
+def test_heuristic_condense_after_a_quoted_sentence_uses_the_users_question():
+    hist = [("user", "Which company operates the Korrin Dam?"),
+            ("assistant", "Part of the wall of the Korrin Dam spillway collapsed early on Sunday after heavy rain "
+                          "in the Upper Vessa province, the Vessa Hydro Authority said. [1]")]
+    assert heuristic_condense("When did it collapse?", hist) == "When did Korrin Dam collapse?"

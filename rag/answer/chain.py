@@ -59,11 +59,13 @@ def heuristic_condense(question: str, history: History) -> str:
     last_answer = next((t for r, t in reversed(history[-4:]) if r == "assistant"), "")
     if last_answer.startswith(prompts.REFUSAL_PREFIX):
         last_answer = ""
-    # A pronoun after a question most often points at what the answer introduced ("Which company makes
-    # Celvax-L?" - "Celvane Biologics." - "Who is its chief executive?"); failing that, at what the
-    # user's own question named.
+    # A pronoun after a short answer most often points at what that answer introduced ("Which company
+    # makes Celvax-L?" - "Celvane Biologics." - "Who is its chief executive?"). A quoted sentence names
+    # many things: then the user's own question names the topic most precisely, the answer is the fallback.
     asked = last_user.lower()
-    for text, new_only in ((last_answer, True), (last_user, False)):
+    short = len(re.sub(r"\[\d{1,3}\]", "", last_answer).split()) <= 8
+    order = [(last_answer, True), (last_user, False)] if short else [(last_user, False), (last_answer, True)]
+    for text, new_only in order:
         names = [e.text for e in extract_entities(text) if e.text.lower() not in question.lower()
                  and not (new_only and e.text.lower() in asked)]
         if names:
