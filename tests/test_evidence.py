@@ -120,21 +120,12 @@ def test_a_sentence_that_refers_back_carries_its_antecedent(story_index):
     assert item.context.startswith("Part of the eastern wall") and item.display_text.endswith("Hydro Authority.")
     # a model answering "3:40 a.m." is verified against, and cites, both sentences: the claim is
     # checkable in the quote alone
-    import json
+    from fakes import ScriptedLLM
 
     from rag.answer.chain import AnswerChain
 
-    class Fake:
-        def complete_json(self, messages, schema, max_tokens=160):
-            if "answerable" in schema.get("properties", {}):
-                return json.dumps({"answerable": True})
-            return json.dumps({"answer": "about 3:40 a.m.", "citations": [item.n]})
-
-        def close(self):
-            pass
-
     chain = AnswerChain(story_index.settings.model_copy(update={"backend": "local"}), lambda: story_index.index)
-    chain._backend = Fake()
+    chain._backend = ScriptedLLM("about 3:40 a.m.", [item.n])
     ans = chain.answer("At what time did the Korrin Dam spillway wall collapse?")
     assert not ans.refused and ans.text.startswith("about 3:40 a.m. [1]")
     assert "collapsed early on Sunday" in ans.citations[0].quote and "3:40" in ans.citations[0].quote

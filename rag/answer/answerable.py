@@ -161,12 +161,11 @@ def check(question: str, evidence: list[str], best_score: float, min_score: floa
     ev_stems = set(tu.stems(joined))
 
     # names
-    for ent in tu.extract_entities(question):
-        if ent.text.lower() in _QUESTION_WORDS:
-            continue
-        if not tu.entity_in(ent.text, joined):
-            reasons.append(f"name '{ent.text}' not in the evidence")
-            missing.append(ent.text)
+    names = [e.text for e in tu.extract_entities(question) if e.text.lower() not in _QUESTION_WORDS]
+    for name in names:
+        if not tu.entity_in(name, joined):
+            reasons.append(f"name '{name}' not in the evidence")
+            missing.append(name)
 
     # numbers and dates
     ev_nums = tu.number_values(joined, permissive=True)
@@ -210,7 +209,6 @@ def check(question: str, evidence: list[str], best_score: float, min_score: floa
     if verbs:
         # ... and reported of someone the question names: "Odelund conceded defeat" is not a report that
         # Hask-Morrow conceded
-        names = [e.text for e in tu.extract_entities(question) if e.text.lower() not in _QUESTION_WORDS]
         sents = [e[a:b] for e in ev for a, b in tu.split_sentences(e)]
         for verb in verbs:
             st = tu.stem(verb)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import threading
 import time
@@ -87,8 +88,6 @@ def keeps_question(question: str, rewrite: str) -> bool:
     """A rewritten follow-up must still ask the same thing: the same question word and most of the
     question's own content words. Small models sometimes answer or replace the question instead
     ("Where did she study engineering?" -> "Who is the chief engineer ...?")."""
-    import math
-
     from rag.textutil import content_set
 
     def kind(w: str) -> str:
@@ -321,7 +320,7 @@ class AnswerChain:
             q_text, q_cited = self._extractive(items)
             quoted = verify(q_text, q_cited, items, self.scorer, question=standalone)
             if quoted.sentences:
-                notes = [f"dropped: {s!r} ({'; '.join(r)})" for s, r in verified.dropped]
+                notes = dropped_notes(verified)
                 notes.append("the model's answer failed verification: quoting the best evidence sentence")
                 verified = quoted
             else:
@@ -331,17 +330,21 @@ class AnswerChain:
             ans = self._refusal(question, standalone, passages, "verification found no supported sentence",
                                 timings, items)
             ans.raw_generation, ans.raw_citations = text, cited
-            ans.notes += [f"dropped: {s!r} ({'; '.join(r)})" for s, r in verified.dropped] + quote_dropped
+            ans.notes += dropped_notes(verified) + quote_dropped
             yield {"type": "answer", "answer": ans}
             return
         body, citations = self._citations(verified, items)
-        notes += [f"dropped: {s!r} ({'; '.join(r)})" for s, r in verified.dropped]
+        notes += dropped_notes(verified)
         if verified.recited:
             notes.append(f"re-cited {verified.recited} sentence(s)")
         yield {"type": "answer", "answer": Answer(
             question=question, text=body, refused=False, citations=citations, passages=passages,
             timings=timings, standalone_question=standalone, backend=self.settings.backend, notes=notes,
             raw_generation=text, raw_citations=cited, evidence=evidence_dicts(items))}
+
+
+def dropped_notes(verified: Verification) -> list[str]:
+    return [f"dropped: {s!r} ({'; '.join(r)})" for s, r in verified.dropped]
 
 
 def evidence_dicts(items: list[EvidenceItem]) -> list[dict]:

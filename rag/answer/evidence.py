@@ -132,6 +132,10 @@ def _answer_prior(question: str, bonus: float = 0.05):
     return lambda text: 0.0
 
 
+def _is_headline(start: int, text: str, title: str) -> bool:
+    return start == 0 and bool(title) and text.strip() == title.strip()
+
+
 def name_heads(question: str) -> set[str]:
     """The last stem of each name in the question: news names a person or body in full once and by
     surname or short form after that ("Lloyd Austin" ... "Austin said")."""
@@ -185,7 +189,7 @@ def select_evidence(question: str, passages: list[Passage], embedder, articles, 
             ctx, cs, before = "", s, ""
             if base is not None and s in prev_of:
                 before = base[prev_of[s][0]:prev_of[s][1]]
-                if prev_of[s][0] == 0 and p.title and before.strip() == p.title.strip():
+                if _is_headline(prev_of[s][0], before, p.title):
                     before = ""  # a headline is not the sentence a story's first line refers back to
             if before and (_PRONOUN_START.match(sent) or _PRONOUN_SPEAKER.search(sent) or _PRONOUN_OPENING.match(sent)
                            or refers_back(sent, before)):
@@ -197,12 +201,13 @@ def select_evidence(question: str, passages: list[Passage], embedder, articles, 
             else:
                 ptext = p.text
             cands.append({"p": p, "rank": rank, "s": s, "e": e, "sent": sent, "ctx": ctx, "cs": cs,
-                          "span": base[cs:e] if base is not None else sent, "ptext": ptext})
+                          "span": base[cs:e] if base is not None else sent, "ptext": ptext,
+                          "shown": f"{ctx} {sent}" if ctx else sent})
     if not cands:
         return []
     qv = np.asarray(query_vector if query_vector is not None else embedder.encode_one(question), dtype=np.float32)
     with_ctx = [i for i, c in enumerate(cands) if c["ctx"]]
-    vecs = embedder.encode([c["sent"] for c in cands] + [f"{cands[i]['ctx']} {cands[i]['sent']}" for i in with_ctx])
+    vecs = embedder.encode([c["sent"] for c in cands] + [cands[i]["shown"] for i in with_ctx])
     sims = vecs @ qv
     ctx_sim = dict(zip(with_ctx, sims[len(cands):], strict=True))
     qterms = question_terms(question)
@@ -225,18 +230,17 @@ def select_evidence(question: str, passages: list[Passage], embedder, articles, 
         if i in ctx_sim:
             # the context sentence helps the reader, but it must not carry a weak sentence past the
             # sentence that actually states the fact: discount it
-            both = c["ctx"] + " " + c["sent"]
-            d2, lex2 = float(ctx_sim[i]), lexical_overlap(qterms, both)
+            d2, lex2 = float(ctx_sim[i]), lexical_overlap(qterms, c["shown"])
             score = max(score, 0.8 * combine(d2, lex2, c["rank"]))
-            order = max(order, 0.8 * combine(d2, idf_overlap(both), c["rank"]))
+            order = max(order, 0.8 * combine(d2, idf_overlap(c["shown"]), c["rank"]))
         factor = 1.0
-        if c["s"] == 0 and c["p"].title and c["sent"].strip() == c["p"].title.strip():
+        if _is_headline(c["s"], c["sent"], c["p"].title):
             # a headline matches many questions but rarely states the answer, and small models copy
             # its names into answers: it is evidence of last resort
             factor *= 0.5
         if _INJECTION.search(c["sent"]):
             factor *= 0.5  # instructions or fake turns inside an article are not evidence of anything
-        prior = answer_prior(c["ctx"] + " " + c["sent"] if c["ctx"] else c["sent"])
+        prior = answer_prior(c["shown"])
         c["dense"], c["lex"], c["score"], c["order"] = d, lex, score * factor + prior, order * factor + prior
     cands.sort(key=lambda c: -c["order"])
     out: list[EvidenceItem] = []
@@ -246,7 +250,7 @@ def select_evidence(question: str, passages: list[Passage], embedder, articles, 
             break
         # the same sentence in a follow-up article, or a sentence already shown as another's context,
         # would take a place in the model's few sentences without telling it anything new
-        text = " ".join((f"{c['ctx']} {c['sent']}" if c["ctx"] else c["sent"]).split())
+        text = " ".join(c["shown"].split())
         if any(text in seen_text for seen_text in shown):
             continue
         shown.append(text)

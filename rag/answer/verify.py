@@ -218,11 +218,10 @@ def names_the_asker(question: str, answer: str) -> bool:
     """In "Who <did something to> <someone>?" the someone is not the answer: an answer that opens with
     words of the question ("Iraqi Prime Minister al-Sudani" for "Who told the Iraqi prime minister
     ...?") names the person the question mentions, not the one it asks for."""
-    from rag.textutil import content_set, content_stems
+    from rag.textutil import _tok_match, content_set, content_stems, entity_in, extract_entities
 
     if not _WHO_SUBJECT.match(question) or len(answer.split()) > 8:
         return False
-    from rag.textutil import _tok_match, entity_in, extract_entities
 
     head = content_stems(answer)[:2]
     known = content_set(question)
