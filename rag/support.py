@@ -45,6 +45,8 @@ Hard reasons (each vetoes support)
   best-aligned evidence sentence (or, for "he said" and quotes, the nearest earlier sentence naming
   a speaker, or the next one when the quote continues) does not name X. Role-only speakers ("the
   judge said") are not checked;
+- ``quote "..." not in evidence``: words the claim puts in quotation marks (three or more) are not
+  in the evidence as written;
 - ``'phrase' not in evidence``: a phrase of the claim (cut at commas, conjunctions, "by/with/after")
   with two or more content words, under a third of which occur in the evidence - information
   tacked onto an otherwise supported claim.
@@ -626,6 +628,26 @@ def _check_phrases(claim: str, ev: _Text) -> list[str]:
     return out
 
 
+_QUOTED_RE = re.compile(r"[\"\u201c]([^\"\u201c\u201d]{3,}?)[\"\u201d]")
+_ELLIPSIS_RE = re.compile(r"\.\.\.|\u2026")
+
+
+def _words(text: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9]+(?:['\u2019-][a-z0-9]+)*", text.lower().replace("\u2019", "'")))
+
+
+def _check_quotes(claim: str, ev: _Text) -> list[str]:
+    """Words the claim puts in quotation marks ("a nest of espionage") are someone's words: three or
+    more of them must stand in the evidence as written (an ellipsis may join pieces)."""
+    have = f" {_words(ev.text)} "
+    for m in _QUOTED_RE.finditer(claim):
+        for piece in _ELLIPSIS_RE.split(m.group(1)):
+            words = _words(piece)
+            if len(words.split()) >= 3 and f" {words} " not in have:
+                return [f"quote \"{' '.join(piece.split())[:60]}\" not in evidence"]
+    return []
+
+
 # --------------------------------------------------------------------------------------------------
 # the scorer
 # --------------------------------------------------------------------------------------------------
@@ -728,6 +750,7 @@ class SupportScorer:
         hard += _check_number_binding(claim, ev)
         hard += _check_phrases(claim, ev)
         hard += _check_speaker(claim, ev, sent_rank)
+        hard += _check_quotes(claim, ev)
         soft = list(num_soft)
         score = max(0.0, (raw - self.raw_zero) / (1.0 - self.raw_zero))
         for _ in soft:

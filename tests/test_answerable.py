@@ -208,3 +208,17 @@ def test_premise_of_a_when_clause_must_be_reported_of_the_questions_subject():
     v = check("What did Casimir Odelund say when he conceded the 2032 election?",
               ev + ["Odelund said he had called Fenwright-Sollis to congratulate her on the 2032 election."], 0.6, 0.3)
     assert not any("assumes" in r for r in v.reasons)
+
+
+def test_why_question_and_same_form_verbs_assume_their_event():
+    from rag.answer.answerable import check, premise_verbs
+
+    assert premise_verbs("Why did Sorcha Penhallow-Ries resign as chief executive?") == ["resign"]
+    assert premise_verbs("How many people died when the Korrin Dam's main embankment burst?") == ["burst"]
+    assert premise_verbs("Why did he order a recount?") == []  # a pronoun: left to the condensed question
+    ev = ["Anselm Drevitz, the chief executive of Quillan Gateway Terminals, said the offer remains.",
+          "Sorcha Penhallow-Ries, the union's general secretary, addressed the strikers."]
+    v = check("Why did Sorcha Penhallow-Ries resign as chief executive of Quillan Gateway Terminals?", ev, 1.0, 0.0)
+    assert not v.answerable and "resign" in v.missing
+    ev2 = ev + ["Sorcha Penhallow-Ries resigned as general secretary on Friday, citing her health."]
+    assert check("Why did Sorcha Penhallow-Ries resign?", ev2, 1.0, 0.0).answerable

@@ -286,3 +286,112 @@ def test_model_reads_best_evidence_only_and_cut_off_json_is_salvaged(seed_assist
     body = fake.calls[-1][1]["content"].split("<<<EVIDENCE", 1)[1].split("EVIDENCE>>>", 1)[0]
     shown = [line for line in body.splitlines() if line.startswith("[")]
     assert 1 <= len(shown) <= chain.settings.llm_evidence_k
+
+
+def test_place_answers():
+    from rag.answer.verify import asked_kind, gives_kind
+
+    q = "Where did Ilsabet Varro-Quent study engineering?"
+    assert asked_kind(q) == asked_kind("In which town was the boat found?") == "a place"
+    assert gives_kind("a place", "Oskeld", question=q)
+    assert gives_kind("a place", "at a university abroad", question=q)
+    # a sentence about her, with no place in it, says nothing about where
+    assert not gives_kind("a place", "Varro-Quent said engineers would inspect the spillway by drone on Monday.",
+                          question=q)
+    assert not gives_kind("a place", "Ilsabet Varro-Quent", question=q)
+
+
+def test_fragment_found_in_one_sentence_with_the_topic_in_another_of_the_same_article():
+    """"The Red Heron Collective" stands in "A group calling itself the Red Heron Collective claimed
+    responsibility"; which website it defaced is in the article's lede, which the answer also cites."""
+    from types import SimpleNamespace as NS
+
+    from rag.answer.verify import contrasting_modifier, verify
+    from rag.support import SupportScorer
+
+    lede = NS(n=1, doc_id="a", display_text="Hackers defaced the website of Dunmarrow city council on Monday "
+              "night, replacing its home page with a political message, the council said on Tuesday.")
+    claim = NS(n=2, doc_id="a", display_text="A group calling itself the Red Heron Collective claimed "
+               "responsibility in a post on a messaging channel.")
+    other = NS(n=3, doc_id="b", display_text=lede.display_text)
+    scorer = SupportScorer()
+    q = "Which group claimed responsibility for defacing the Dunmarrow city council website?"
+    v = verify("The Red Heron Collective", [1, 2], [lede, claim], scorer, question=q)
+    assert [s.cites for s in v.sentences] == [[2, 1]]
+    # the answer must still stand in one sentence, and the context must come from the same article
+    assert not verify("The Red Heron Collective", [2, 3], [claim, other], scorer, question=q).sentences
+    assert not verify("The Blue Heron Collective", [1, 2], [lede, claim], scorer, question=q).sentences
+    # the same article about something else: a return ticket is not a single ticket
+    fare = NS(n=1, doc_id="r", display_text="Standard single tickets will cost 18 dravs, with half-price fares.")
+    opened = NS(n=2, doc_id="r", display_text="The new Vessa Valley railway opened to passengers on Thursday.")
+    q2 = "How much does a return ticket on the Vessa Valley railway cost?"
+    assert contrasting_modifier(q2, fare.display_text)
+    assert not verify("18 dravs", [1, 2], [fare, opened], scorer, question=q2).sentences
+    assert not contrasting_modifier("How much does a single ticket cost?", fare.display_text)
+
+
+def test_a_quote_is_on_topic_with_the_cited_lede_of_its_article():
+    from types import SimpleNamespace as NS
+
+    from rag.answer.verify import verify
+    from rag.support import SupportScorer
+
+    lede = NS(n=1, doc_id="a", display_text="Hackers defaced the website of Dunmarrow city council on Monday night, "
+              "the council said on Tuesday.")
+    quote = NS(n=2, doc_id="a", display_text='"No resident data was taken, and no payments were diverted," '
+               "Quarrendon said.")
+    elsewhere = NS(n=3, doc_id="b", display_text=lede.display_text)
+    q = "Was any resident data stolen in the attack on the Dunmarrow council website?"
+    answer = "No resident data was taken, and no payments were diverted"
+    v = verify(answer, [1, 2], [lede, quote], SupportScorer(), question=q)
+    assert [(s.cites, s.context) for s in v.sentences] == [([2], [1])]
+    # alone, or with another article's lede, the quote does not say which attack it is about
+    assert not verify(answer, [2], [lede, quote], SupportScorer(), question=q).sentences
+    assert not verify(answer, [2, 3], [quote, elsewhere], SupportScorer(), question=q).sentences
+
+
+def test_rewritten_follow_up_keeps_its_question_word():
+    from rag.answer.chain import same_question_word
+
+    assert (same_question_word("Who is its general secretary?", "What is the general secretary of the union?")
+            == "Who is the general secretary of the union?")
+    assert same_question_word("Which firm makes it?", "What firm makes Celvax-L?") == "Which firm makes Celvax-L?"
+    # other question words are not swapped (keeps_question rejects those rewrites)
+    assert same_question_word("When did he resign?", "Why did Quenby resign?") == "Why did Quenby resign?"
+    assert same_question_word("And his age?", "How old is Quenby?") == "How old is Quenby?"
+
+
+def test_a_short_answer_to_a_contradicted_premise_is_dropped_and_not_replaced_by_a_quote(seed_assistant):
+    from types import SimpleNamespace as NS
+
+    from rag.answer.verify import verify
+    from rag.support import SupportScorer
+
+    conceded = NS(n=1, doc_id="e", display_text="Prime Minister Casimir Odelund conceded defeat on Thursday evening "
+                  "after the final count of the general election gave the Progressive Union 64 seats.")
+    q = "On what day did Casimir Odelund claim victory in the election?"
+    v = verify("Thursday evening", [1], [conceded], SupportScorer(), question=q)
+    assert not v.sentences and "antonym mismatch" in v.dropped[0][1][0]
+    assert verify("Thursday evening", [1], [conceded], SupportScorer(),
+                  question="On what day did Casimir Odelund concede defeat?").sentences
+    # in the chain: a refusal, not the best evidence sentence quoted in its place
+    chain = _with_fake(seed_assistant, ScriptedLLM("Friday", [1]))
+    q2 = "On what day did al-Askari say the attacks were the end of the conflict?"
+    ans = chain.answer(q2)
+    assert ans.refused and not any("quoting" in n for n in ans.notes), ans.notes
+    assert "dropped: 'Friday' (antonym mismatch: 'end' vs 'begin')" in ans.notes
+
+
+def test_a_short_answer_also_cites_where_its_article_names_the_question_s_subject():
+    from types import SimpleNamespace as NS
+
+    from rag.answer.verify import verify
+    from rag.support import SupportScorer
+
+    lede = NS(n=1, doc_id="v", display_text="Regulators approved the Celvax-L vaccine for adults on Monday.")
+    trial = NS(n=2, doc_id="v", display_text="A clinical trial in 4,800 adults found the vaccine to be 87 percent "
+               "effective at preventing symptomatic illness.")
+    other = NS(n=3, doc_id="w", display_text="Celvax-L is made by Celvane Biologics.")
+    q = "How effective was Celvax-L at preventing symptomatic illness in its clinical trial?"
+    v = verify("87 percent", [2], [lede, trial, other], SupportScorer(), question=q)
+    assert [s.cites for s in v.sentences] == [[2, 1]]  # never another article's mention

@@ -623,6 +623,23 @@ def test_speaker_rules():
     ).supported
 
 
+def test_quoted_words_must_stand_in_the_evidence_as_written():
+    ev = ('Al-Askari also said that the US embassy in Baghdad is still a "forward base" and a '
+          '"nest of espionage."')
+    assert LEX.score('Al-Askari called the US embassy in Baghdad a "nest of espionage".', ev).supported
+    r = LEX.score('Al-Askari called the US embassy in Baghdad a "den of spies".', ev)
+    assert not r.supported and any(x.startswith("quote") for x in r.reasons)
+    # the quote is another sentence's: the words around it match, the quoted ones do not
+    lede = ("The club from the Upper Vessa town, which was hit by flooding in March, will donate its share of "
+            "the gate receipts to families who lost their homes.")
+    r = LEX.score('The club said "This is for every family that lost a home in March" after the final.', lede)
+    assert not r.supported and any(x.startswith("quote") for x in r.reasons)
+    # an ellipsis joins pieces; curly quotes count; two-word quotes are not checked
+    ev2 = "\u201cWe will rebuild every house, and we will do it this year,\u201d the mayor said."
+    assert LEX.score("The mayor said \u201cwe will rebuild every house ... this year\u201d.", ev2).supported
+    assert not LEX.score('The mayor said "we will rebuild every school".', ev2).supported
+
+
 def test_list_evidence_is_joined_and_empty_inputs_fail():
     parts = [
         "Early on Friday, nearly seven mortar rounds landed.",

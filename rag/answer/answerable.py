@@ -227,6 +227,9 @@ def check(question: str, evidence: list[str], best_score: float, min_score: floa
 
 
 _PREMISE_CLAUSE = re.compile(r"\b(?:when|after|before|while|once)\s+([^,?;]+)", re.I)
+_WHY_NAME_VERB = re.compile(r"^\s*[Ww]hy\s+(?:did|does|do)\s+((?:[A-Z][\w'’.-]*\s+)+)([a-z]+)\b")
+# past tenses spelt like the present: "when the embankment burst" reports a burst
+_SAME_FORM_PAST = {"burst", "cut", "hit", "put", "shut", "quit", "split", "spread", "struck", "cast", "upset"}
 
 
 def premise_verbs(question: str) -> list[str]:
@@ -234,6 +237,10 @@ def premise_verbs(question: str) -> list[str]:
     election?" assumes she conceded. (Only clauses with a past-tense verb: "after the collapse" states
     no event of its own.)"""
     out = []
+    # "Why did Sorcha Penhallow-Ries resign ...?" assumes she resigned
+    m = _WHY_NAME_VERB.match(question)
+    if m and m.group(2).lower() not in tu.STOPWORDS:
+        out.append(m.group(2).lower())
     for m in _PREMISE_CLAUSE.finditer(question):
         if not question[:m.start()].strip():
             continue  # "When did she found the party?" asks when; it assumes nothing
@@ -241,7 +248,8 @@ def premise_verbs(question: str) -> list[str]:
             lw = w.lower()
             if w[0].isupper():
                 continue  # names are checked as names
-            if (lw.endswith("ed") and len(lw) > 4) or (lw in tu.IRREGULAR and tu.IRREGULAR[lw] != lw):
+            if (lw.endswith("ed") and len(lw) > 4) or (lw in tu.IRREGULAR and tu.IRREGULAR[lw] != lw) or (
+                    lw in _SAME_FORM_PAST and not m.group(1).lower().startswith(lw)):
                 out.append(lw)
                 break  # the clause's first verb is its event
     return out

@@ -101,6 +101,20 @@ def keeps_question(question: str, rewrite: str) -> bool:
     return len(own & content_set(rewrite)) >= math.ceil(2 * len(own) / 3)
 
 
+def same_question_word(question: str, rewrite: str) -> str:
+    """The rewrite opens with the follow-up's own question word: "Who is its general secretary?"
+    rewritten "What is the general secretary of ...?" asks for a person all the same, and the checks
+    downstream read the question word."""
+    q, r = _WH.match(question.strip()), _WH.match(rewrite.strip())
+    if not q or not r or q.group(1).lower() == r.group(1).lower():
+        return rewrite
+    if {q.group(1).lower(), r.group(1).lower()} <= {"who", "what", "which"}:
+        word = q.group(1)
+        lead = len(rewrite) - len(rewrite.lstrip())
+        return rewrite[:lead] + word[0].upper() + word[1:] + rewrite.strip()[len(r.group(1)):]
+    return rewrite
+
+
 class AnswerChain:
     def __init__(self, settings: Settings, index_getter: Callable):
         self.settings = settings
@@ -153,7 +167,7 @@ class AnswerChain:
                 out = backend.complete_text(prompts.condense_messages(history, question), max_tokens=60)
                 out = out.strip().strip('"').split("\n")[0].strip()
                 if 8 <= len(out) <= 300 and not prompts.looks_like_refusal(out) and keeps_question(question, out):
-                    return out
+                    return same_question_word(question, out)
                 log.info("condensed question %r dropped (not the same question as %r)", out[:120], question)
             except RagError as exc:
                 log.warning("condensing failed (%s); using the heuristic", exc)
@@ -313,10 +327,17 @@ class AnswerChain:
         timings.total_ms = (time.perf_counter() - t0) * 1000
         notes: list[str] = []
         quote_dropped: list[str] = []
-        if not verified.sentences and backend is not None and self.settings.quote_fallback:
+        # "Thursday evening" for "On what day did Odelund claim victory?" was dropped because the evidence
+        # says he conceded defeat: the question's premise is wrong, and no quote answers it
+        premise_contradicted = any(len(t.split()) <= 8 and r.startswith(("negation mismatch", "antonym mismatch"))
+                                   for t, rs in verified.dropped for r in rs)
+        if (not verified.sentences and backend is not None and self.settings.quote_fallback
+                and not premise_contradicted):
             # The model judged the question answerable but its wording failed verification (most often a
-            # small model naming the wrong span of the right sentence). The best evidence sentence, quoted
-            # as it stands and verified like any answer, is then a better answer than a refusal.
+            # small model naming the wrong span of the right sentence). An evidence sentence, quoted as
+            # it stands and verified like any answer, is then a better answer than a refusal. (Quoting
+            # the sentence that holds the model's failed answer instead was measured: that answer is more
+            # often the wrong name than the right one.)
             q_text, q_cited = self._extractive(items)
             quoted = verify(q_text, q_cited, items, self.scorer, question=standalone)
             if quoted.sentences:

@@ -119,7 +119,7 @@ def _answer_prior(question: str, bonus: float = 0.05):
 
     kind = asked_kind(question)
     if kind:
-        return lambda text: bonus if gives_kind(kind, text, text) else 0.0
+        return lambda text: bonus if gives_kind(kind, text, text, question) else 0.0
     if _ASKS_NAME.match(question):
         from rag.textutil import extract_entities
 

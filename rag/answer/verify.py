@@ -26,6 +26,9 @@ class VerifiedSentence:
     cites: list[int]  # evidence numbers (1-based, as shown to the model)
     action: str  # "kept" | "recited"
     score: float
+    # other cited sentences of the same article: not support, but what the sentence is about ("No
+    # resident data was taken," Quarrendon said. -- after "Hackers defaced the council website")
+    context: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -70,15 +73,21 @@ def as_claim(sentence: str, question: str) -> str:
     return f"{question.strip()} {sentence}"
 
 
+# the support scorer's reasons that say the evidence contradicts a claim (not merely that it lacks a
+# name the question already gave)
+_CONTRADICTS = ("negation mismatch", "antonym mismatch", "quote", "speaker")
+
+
 class _FragmentScorer:
     """Verifies a short answer ("3:40 a.m.", "Tessaly Construction") the way extractive QA is verified:
     an evidence sentence supports it when it contains the answer (its content words, every number and
     name), covers what the question asks, and the answer adds something the question did not say."""
 
-    def __init__(self, question: str, min_coverage: float = 0.5):
+    def __init__(self, question: str, min_coverage: float = 0.5, plain=None):
         from rag.answer.evidence import question_terms
 
         self.question = question
+        self.plain = plain  # the support scorer, for what a containment test cannot see
         self.terms = question_terms(question)
         self.min = min_coverage
         self.fragment = ""
@@ -88,7 +97,11 @@ class _FragmentScorer:
 
         return SupportResult(score=round(score, 4), supported=ok, reasons=reasons)
 
-    def score(self, claim, evidence):
+    def score(self, claim, evidence, context: list[str] | None = None):
+        """``context``: other sentences of the same article the answer cites. The answer must stand in
+        ``evidence``; what the question asks may be spread over the article ("A group calling itself
+        the Red Heron Collective claimed responsibility" after "Hackers defaced the Dunmarrow council
+        website")."""
         from rag.answer.evidence import lexical_overlap
         from rag.textutil import content_set, number_values
 
@@ -100,7 +113,7 @@ class _FragmentScorer:
         have = content_set(text)
         contained = len(frag & have) / len(frag)
         missing_nums = number_values(self.fragment) - number_values(text)
-        cov = lexical_overlap(self.terms, text)
+        cov = lexical_overlap(self.terms, " ".join([text, *(context or [])]))
         reasons = []
         if contained < 0.8:
             reasons.append(f"evidence contains {contained:.0%} of the answer")
@@ -108,6 +121,11 @@ class _FragmentScorer:
             reasons.append(f"number(s) {sorted(missing_nums)} not in evidence")
         if cov < self.min:
             reasons.append(f"evidence covers {cov:.0%} of what the question asks")
+        if not reasons and self.plain is not None:
+            # "Thursday evening" for "On what day did Odelund claim victory?" stands in "Odelund conceded
+            # defeat on Thursday evening": the question and its answer, read together, contradict it
+            reasons += [r for r in self.plain.score(claim, [text, *(context or [])]).reasons
+                        if r.startswith(_CONTRADICTS)]
         return self._result(0.5 * contained + 0.5 * cov, not reasons, reasons)
 
     def best(self, claim, candidates):
@@ -122,7 +140,7 @@ def verify(answer_text: str, cited: list[int], items, scorer, question: str = ""
     parts = split_answer(answer_text)
     texts = [it.display_text for it in items]
     plain = scorer
-    fragment = _FragmentScorer(question) if question else None
+    fragment = _FragmentScorer(question, plain=scorer) if question else None
     for shown, marks in parts:
         sent = as_claim(shown, question)
         if fragment is not None and sent != shown and not _WHO_SUBJECT.match(question):
@@ -135,9 +153,14 @@ def verify(answer_text: str, cited: list[int], items, scorer, question: str = ""
         if hint:
             alone = [(n, scorer.score(sent, by_n[n].display_text)) for n in hint]
             good = [(n, r) for n, r in alone if r.supported]
+            if not good and scorer is fragment and len(hint) > 1:
+                good = _with_article_context(scorer, sent, hint, by_n)
             if good:
                 best = max(r.score for _, r in good)
-                result.sentences.append(VerifiedSentence(shown, [n for n, _ in good], "kept", best))
+                cites = [n for n, _ in good]
+                docs = {getattr(by_n[n], "doc_id", None) for n in cites} - {None}
+                context = [n for n in hint if n not in cites and getattr(by_n[n], "doc_id", None) in docs]
+                result.sentences.append(VerifiedSentence(shown, cites, "kept", best, context))
                 kept = True
             elif len(hint) > 1 and sent == shown:  # a short answer must stand on one sentence
                 joint = scorer.score(sent, [by_n[n].display_text for n in hint])
@@ -158,7 +181,70 @@ def verify(answer_text: str, cited: list[int], items, scorer, question: str = ""
     if question:
         _drop_off_topic(result, question, by_n)
         _drop_wrong_type(result, question, by_n)
+        _cite_the_named(result, question, items)
     return result
+
+
+def _cite_the_named(result: Verification, question: str, items) -> None:
+    """A short answer is read with its question: when its sentence says "the vaccine" where the
+    question says "Celvax-L", also cite the sentence of the same article that names it, so the reader
+    (and the scorer) can see the answer is about what was asked."""
+    from rag.textutil import entity_in, extract_entities
+
+    names = [e.text for e in extract_entities(question)]
+    if not names:
+        return
+    for s in result.sentences:
+        if len(s.text.split()) > 8:
+            continue
+        cited = [it for it in items if it.n in s.cites]
+        docs = {getattr(it, "doc_id", None) for it in cited} - {None}
+        for name in names:
+            if any(entity_in(name, it.display_text) for it in cited):
+                continue
+            extra = next((it for it in items if it.n not in s.cites and getattr(it, "doc_id", None) in docs
+                          and entity_in(name, it.display_text)), None)
+            if extra is not None:
+                s.cites.append(extra.n)
+                cited.append(extra)
+
+
+_WORD = re.compile(r"[A-Za-z][\w'-]*")
+# "a return ticket": a modifier is the word between a determiner and its noun
+_DETERMINERS = {"a", "an", "the", "its", "his", "her", "their", "this", "that", "each", "every"}
+
+
+def contrasting_modifier(question: str, sentence: str) -> str:
+    """A modifier the question puts on a noun where the sentence puts another on the same noun
+    ("return ticket" / "single tickets"): the sentence is about something else. Returns the pair."""
+    from rag.textutil import STOPWORDS, content_set, stem
+
+    have = content_set(sentence)
+    q = _WORD.findall(question)
+    s = _WORD.findall(sentence)
+    for before, a, b in zip(["", *q], q, q[1:], strict=False):
+        if (before.lower() not in _DETERMINERS or a[0].isupper() or a.lower() in STOPWORDS
+                or b.lower() in STOPWORDS or stem(a.lower()) in have):
+            continue
+        head = stem(b.lower())
+        for x, y in zip(s, s[1:], strict=False):
+            if stem(y.lower()) == head and x.lower() not in STOPWORDS and not x[0].isdigit() and x[0].islower():
+                return f"'{a} {b}' / '{x} {y}'"
+    return ""
+
+
+def _with_article_context(scorer: _FragmentScorer, claim: str, hint: list[int], by_n: dict) -> list:
+    """A short answer found in one cited sentence, with what the question asks covered by that sentence
+    and the other cited sentences of the same article. Cites all of them: together they support it."""
+    for n in hint:
+        doc = getattr(by_n[n], "doc_id", None)
+        same = [m for m in hint if m != n and doc is not None and getattr(by_n[m], "doc_id", None) == doc]
+        if not same:
+            continue
+        r = scorer.score(claim, by_n[n].display_text, context=[by_n[m].display_text for m in same])
+        if r.supported and not contrasting_modifier(scorer.question, by_n[n].display_text):
+            return [(m, r) for m in [n, *same]]
+    return []
 
 
 # What kind of answer a question asks for, by its opening words. Only the unambiguous openings: an
@@ -171,7 +257,17 @@ _ASKS = [
     ("a clock time", re.compile(r"^\s*(?:at )?what (?:time|hour)\b", re.I)),
     ("a time or date", re.compile(r"^\s*(?:when|(?:on |in )?what (?:date|day|year|month))\b", re.I)),
     ("a reason", re.compile(r"^\s*why\b", re.I)),
+    ("a place", re.compile(r"^\s*(?:where|(?:in|from) (?:which|what) (?:town|city|country|village|region|province))\b",
+                           re.I)),
 ]
+# what names a place when the answer has no new proper name: "in a village near the border"
+_PLACE_WORD = re.compile(
+    r"\b(?:town|village|city|capital|country|province|region|district|county|state|island|coast|river|valley|"
+    r"street|road|square|port|harbour|harbor|airport|station|stadium|court|hospital|school|university|college|"
+    r"abroad|overseas|home|border|north|south|east|west|northern|southern|eastern|western|upstream|"
+    r"downstream|kilomet(?:re|er)s?|miles?|near|outside|inside)\b", re.I)
+_NOT_PLACES = re.compile(r"^(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|january|february|march|"
+                         r"april|may|june|july|august|september|october|november|december|i|the|a|an)$", re.I)
 _CLOCK = re.compile(r"\b\d{1,2}(?::\d{2})?\s*(?:a\.?m\b|p\.?m\b|h\b|hours\b|o'clock)|\b\d{1,2}:\d{2}\b|\b(?:noon|midday|"
                     r"midnight)\b", re.I)
 _CLAUSE = re.compile(r"\b(?:because|after|since|due|so|as|to|for|over|amid|following|that|is|are|was|were|had|has|"
@@ -192,7 +288,7 @@ def asked_kind(question: str) -> str:
     return ""
 
 
-def gives_kind(kind: str, text: str, evidence: str = "") -> bool:
+def gives_kind(kind: str, text: str, evidence: str = "", question: str = "") -> bool:
     from rag.textutil import number_values
 
     if kind == "a number":
@@ -204,6 +300,13 @@ def gives_kind(kind: str, text: str, evidence: str = "") -> bool:
     if kind == "a reason":
         # a reason is a clause ("seals were broken", "after 14 boxes were found"), not a bare name
         return bool(_CLAUSE.search(text))
+    if kind == "a place":
+        # a proper name the question does not already have, or a word that locates something
+        words = re.findall(r"[A-Za-z][\w'’-]*", text)
+        asked = question.lower()
+        new_names = [w for i, w in enumerate(words) if w[0].isupper() and not _NOT_PLACES.match(w)
+                     and w.lower() not in asked and (i > 0 or len(words) <= 4)]
+        return bool(new_names or _PLACE_WORD.search(text))
     if kind == "an age":
         # the number must be an age: "aged 54", "54 years old", "Varro-Quent, 54, said" (a bare number
         # right after a name in the evidence, the news convention)
@@ -239,7 +342,7 @@ def _drop_wrong_type(result: Verification, question: str, by_n: dict) -> None:
     kept = []
     for s in result.sentences:
         evidence = " ".join(by_n[n].display_text for n in s.cites if n in by_n)
-        if kind and not gives_kind(kind, s.text, evidence):
+        if kind and not gives_kind(kind, s.text, evidence, question):
             result.dropped.append((s.text, [f"the question asks for {kind}; the answer gives none"]))
         elif names_the_asker(question, s.text):
             result.dropped.append((s.text, ["the answer names someone the question already names"]))
@@ -258,7 +361,7 @@ def _drop_off_topic(result: Verification, question: str, by_n: dict, min_coverag
         return
     kept = []
     for s in result.sentences:
-        text = " ".join([s.text] + [by_n[n].display_text for n in s.cites if n in by_n])
+        text = " ".join([s.text] + [by_n[n].display_text for n in s.cites + s.context if n in by_n])
         cov = lexical_overlap(terms, text)
         if cov >= min_coverage:
             kept.append(s)
