@@ -101,6 +101,18 @@ def keeps_question(question: str, rewrite: str) -> bool:
     return len(own & content_set(rewrite)) >= math.ceil(2 * len(own) / 3)
 
 
+def dateline(published: str) -> str:
+    """"2032-03-15" -> "Monday 15 March 2032": an article's date in the words a question uses ("by
+    Monday 15 March 2032", "in February 2032"); anything else as it stands."""
+    import datetime as dt
+
+    try:
+        d = dt.date.fromisoformat(published.strip()[:10])
+    except ValueError:
+        return published
+    return f"{d:%A} {d.day} {d:%B} {d.year}"
+
+
 def same_question_word(question: str, rewrite: str) -> str:
     """The rewrite opens with the follow-up's own question word: "Who is its general secretary?"
     rewritten "What is the general secretary of ...?" asks for a person all the same, and the checks
@@ -243,7 +255,8 @@ class AnswerChain:
         """Steps 1-3. Returns (standalone, passages, items, refusal-or-None, timings, t0, history)."""
         t0 = time.perf_counter()
         hist = normalise_history(history, self.settings.max_history_turns)
-        standalone = self.condense(question, hist)
+        # an instruction to the model inside the message is not part of what is asked
+        standalone = prompts.without_instructions(self.condense(question, hist))
         passages, qv = self.retrieve(standalone, k, filters)
         timings = Timings(retrieve_ms=(time.perf_counter() - t0) * 1000)
         if not passages:
@@ -255,7 +268,7 @@ class AnswerChain:
         # Names, numbers and dates of the question may sit anywhere in the retrieved passages or in the
         # article's dateline ("the 2032 final" when the article is dated 2032), not only in the sentences.
         context = [it.display_text for it in items] + list(dict.fromkeys(p.text for p in passages)) + [
-            f"{p.title} ({p.published})" for p in passages if p.published]
+            f"{p.title} ({dateline(p.published)})" for p in passages if p.published]
         verdict = check(standalone, context,
                         best_score=max((it.score for it in items), default=0.0),
                         min_score=self.settings.min_evidence_score)
@@ -300,7 +313,8 @@ class AnswerChain:
                 yield {"type": "answer", "answer": self._refusal(
                     question, standalone, passages, "the model judged the evidence insufficient", timings, items)}
                 return
-            messages = prompts.answer_messages(items, question if hist else standalone, hist)
+            messages = prompts.answer_messages(items, prompts.without_instructions(question) if hist else standalone,
+                                           hist)
             schema = prompts.answer_schema(len(items))
             if stream_tokens:
                 raw = ""

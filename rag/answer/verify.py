@@ -135,14 +135,22 @@ class _FragmentScorer:
 
 
 def verify(answer_text: str, cited: list[int], items, scorer, question: str = "") -> Verification:
+    from rag.textutil import content_set
+
     by_n = {it.n: it for it in items}
     result = Verification()
     parts = split_answer(answer_text)
     texts = [it.display_text for it in items]
     plain = scorer
     fragment = _FragmentScorer(question, plain=scorer) if question else None
+    asked = content_set(question) if question else set()
     for shown, marks in parts:
         sent = as_claim(shown, question)
+        if sent == shown and asked and content_set(shown) <= asked:
+            # "Halvard Quenby told the chamber during the debate." for "What did Quenby tell the chamber
+            # during the debate?" is true, cited and no answer
+            result.dropped.append((shown, ["the answer only repeats the question"]))
+            continue
         if fragment is not None and sent != shown and not _WHO_SUBJECT.match(question):
             fragment.fragment = shown
             scorer = fragment
@@ -209,7 +217,7 @@ def _cite_the_named(result: Verification, question: str, items) -> None:
                 cited.append(extra)
 
 
-_WORD = re.compile(r"[A-Za-z][\w'-]*")
+_WORD = re.compile(r"[A-Za-z0-9][\w'-]*")
 # "a return ticket": a modifier is the word between a determiner and its noun
 _DETERMINERS = {"a", "an", "the", "its", "his", "her", "their", "this", "that", "each", "every"}
 
@@ -217,18 +225,20 @@ _DETERMINERS = {"a", "an", "the", "its", "his", "her", "their", "this", "that", 
 def contrasting_modifier(question: str, sentence: str) -> str:
     """A modifier the question puts on a noun where the sentence puts another on the same noun
     ("return ticket" / "single tickets"): the sentence is about something else. Returns the pair."""
-    from rag.textutil import STOPWORDS, content_set, stem
+    from rag.textutil import STOPWORDS, content_set, number_values, stem
 
     have = content_set(sentence)
     q = _WORD.findall(question)
     s = _WORD.findall(sentence)
     for before, a, b in zip(["", *q], q, q[1:], strict=False):
-        if (before.lower() not in _DETERMINERS or a[0].isupper() or a.lower() in STOPWORDS
-                or b.lower() in STOPWORDS or stem(a.lower()) in have):
+        if (before.lower() not in _DETERMINERS or not a[0].islower() or not b[0].islower()
+                or a.lower() in STOPWORDS or b.lower() in STOPWORDS or stem(a.lower()) in have
+                or number_values(a)):
             continue
         head = stem(b.lower())
         for x, y in zip(s, s[1:], strict=False):
-            if stem(y.lower()) == head and x.lower() not in STOPWORDS and not x[0].isdigit() and x[0].islower():
+            if (stem(y.lower()) == head and x[0].islower() and x.lower() not in STOPWORDS
+                    and not number_values(x) and stem(x.lower()) != stem(a.lower())):
                 return f"'{a} {b}' / '{x} {y}'"
     return ""
 
@@ -361,10 +371,18 @@ def _drop_off_topic(result: Verification, question: str, by_n: dict, min_coverag
         return
     kept = []
     for s in result.sentences:
-        text = " ".join([s.text] + [by_n[n].display_text for n in s.cites + s.context if n in by_n])
+        cited = [by_n[n] for n in s.cites + s.context if n in by_n]
+        # the reader sees each citation under its article's headline, which names what "her report" is
+        titles = list(dict.fromkeys(getattr(it, "title", "") for it in cited))
+        text = " ".join([s.text, *titles] + [it.display_text for it in cited])
         cov = lexical_overlap(terms, text)
-        if cov >= min_coverage:
-            kept.append(s)
-        else:
+        own = " ".join([s.text] + [by_n[n].display_text for n in s.cites if n in by_n])
+        if cov < min_coverage:
             result.dropped.append((s.text, [f"does not address the question ({cov:.0%} of its terms)"]))
+        elif lexical_overlap(terms, own) < min_coverage and contrasting_modifier(question, own):
+            # on topic only by its headline, and about another thing of the kind asked ("single tickets"
+            # for "a return ticket")
+            result.dropped.append((s.text, [f"is about something else ({contrasting_modifier(question, own)})"]))
+        else:
+            kept.append(s)
     result.sentences = kept
