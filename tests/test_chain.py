@@ -139,6 +139,11 @@ def test_quoted_fallback_is_verified_too(seed_assistant):
 def test_model_refusal_and_answerability_call(seed_assistant):
     chain = _with_fake(seed_assistant, ScriptedLLM("Nearly seven mortar rounds landed in the compound.", [1],
                                                    answerable=False))
+    # off by default: the model is not asked
+    chain.settings = chain.settings.model_copy(update={"llm_veto_max_coverage": 1.01})
+    assert not chain.answer("How many mortar rounds landed in the embassy compound?").refused
+    assert not any("answerable" in str(c) for c in chain._backend.calls)
+    chain.settings = chain.settings.model_copy(update={"answerability_call": True, "llm_veto_max_coverage": 0.8})
     # an evidence sentence repeating every term of the question is conclusive: the veto is not asked
     ans = chain.answer("How many mortar rounds landed in the embassy compound?")
     assert not ans.refused and not any(len(c) == 2 and "answerable" in str(c) for c in chain._backend.calls)
