@@ -167,3 +167,22 @@ def test_heuristic_condense_after_a_quoted_sentence_uses_the_users_question():
             ("assistant", "Part of the wall of the Korrin Dam spillway collapsed early on Sunday after heavy rain "
                           "in the Upper Vessa province, the Vessa Hydro Authority said. [1]")]
     assert heuristic_condense("When did it collapse?", hist) == "When did Korrin Dam collapse?"
+
+
+def test_a_person_pronoun_is_not_resolved_to_a_thing():
+    from rag.answer.chain import person_became_thing
+
+    quoted = ("The inquiry will be led by Mirela Ostrakova-Dunn, a retired judge, the government said on "
+              "Wednesday. [1]")
+    hist = [("user", "Who leads the inquiry into the Korrin Dam failure?"), ("assistant", quoted)]
+    # the user's question names only a dam: "she" is the person the answer introduced
+    assert heuristic_condense("When is she due to report?", hist) == "When is Mirela Ostrakova-Dunn due to report?"
+    # "it" may be the dam
+    assert heuristic_condense("When did it collapse?", hist) == "When did Korrin Dam collapse?"
+    # no person anywhere: the pronoun stays rather than becoming "Korrin Dam"
+    hist2 = [("user", "Who leads the inquiry into the Korrin Dam failure?"), ("assistant", "The articles don't say.")]
+    assert heuristic_condense("When is she due to report?", hist2) == "When is she due to report?"
+    # a model rewrite that puts a thing where the question has "he" is not kept
+    assert person_became_thing("Where did he grow up?", "Where did Vessa Cup grow up?")
+    assert not person_became_thing("Where did he grow up?", "Where did Emeric Stavlund grow up?")
+    assert not person_became_thing("When did it open?", "When did the Vessa Valley railway open?")

@@ -66,9 +66,12 @@ def heuristic_condense(question: str, history: History) -> str:
     asked = last_user.lower()
     short = len(re.sub(r"\[\d{1,3}\]", "", last_answer).split()) <= 8
     order = [(last_answer, True), (last_user, False)] if short else [(last_user, False), (last_answer, True)]
+    personal = bool(_PERSONAL.search(question))
     for text, new_only in order:
         names = [e.text for e in extract_entities(text) if e.text.lower() not in question.lower()
                  and not (new_only and e.text.lower() in asked)]
+        if personal:  # "she" is not the Korrin Dam the user asked about, but the person the answer named
+            names = [n for n in names if not _THING_NAME.search(n)]
         if names:
             break
     if not names:
@@ -99,6 +102,25 @@ def keeps_question(question: str, rewrite: str) -> bool:
         return False
     own = content_set(question)
     return len(own & content_set(rewrite)) >= math.ceil(2 * len(own) / 3)
+
+
+# Last words of names that are not people: a rewrite that puts one where the follow-up says "she" has
+# resolved the pronoun to the wrong thing ("When is she due to report?" -> "When is Korrin Dam due ...?").
+_THING_NAME = re.compile(
+    r"\b(?:Dam|Bay|Falls|River|Valley|Lake|Port|Harbour|City|Town|Village|Province|District|Coast|Island|"
+    r"Stadium|Bridge|Street|Road|Square|Court|Council|Authority|Office|Ministry|Board|Commission|Bank|Party|"
+    r"Union|Alliance|Collective|Group|Company|Systems|Labs|Terminals|Cup|League|Athletic|Rovers|United|FC|"
+    r"Inc|Ltd|Corp|Assembly|Parliament|Government|Agency|Embassy)\b")
+
+
+def person_became_thing(question: str, rewrite: str) -> bool:
+    """Whether a follow-up about a person ("he", "she") was rewritten with only names of things."""
+    from rag.textutil import extract_entities
+
+    if not re.search(r"\b(?:he|she|him|her|his|hers)\b", question, re.I):
+        return False
+    new = [e.text for e in extract_entities(rewrite) if e.text.lower() not in question.lower()]
+    return bool(new) and all(_THING_NAME.search(n) for n in new)
 
 
 def dateline(published: str) -> str:
@@ -178,7 +200,8 @@ class AnswerChain:
             try:
                 out = backend.complete_text(prompts.condense_messages(history, question), max_tokens=60)
                 out = out.strip().strip('"').split("\n")[0].strip()
-                if 8 <= len(out) <= 300 and not prompts.looks_like_refusal(out) and keeps_question(question, out):
+                if (8 <= len(out) <= 300 and not prompts.looks_like_refusal(out) and keeps_question(question, out)
+                        and not person_became_thing(question, out)):
                     return same_question_word(question, out)
                 log.info("condensed question %r dropped (not the same question as %r)", out[:120], question)
             except RagError as exc:
