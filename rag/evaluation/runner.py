@@ -524,6 +524,7 @@ def run_eval(settings: Settings, dataset: str = "news", file: str | Path | None 
     console = console or Console(stderr=True)
     say = (lambda msg: console.print(f"[dim]{msg}[/dim]")) if show_progress else (lambda msg: None)
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    commit = _commit()  # the code the run starts with (a commit made during a long run is not its code)
     t0 = time.perf_counter()
     backend = settings.backend
     with tempfile.TemporaryDirectory(prefix="newsrag-eval-") as tmp:
@@ -576,7 +577,7 @@ def run_eval(settings: Settings, dataset: str = "news", file: str | Path | None 
         "items": records,
         "metrics_extra": extra,
         "model": _model_name(settings), "limit": limit, "seed": seed, "started": started,
-        "seconds": round(time.perf_counter() - t0, 1), "commit": _commit(), "index": index_info,
+        "seconds": round(time.perf_counter() - t0, 1), "commit": commit, "index": index_info,
         "settings": {k: getattr(settings, k) for k in ("top_k", "evidence_k", "support_threshold",
                                                        "min_evidence_score", "answerability_call", "llm_evidence_k")},
     }
