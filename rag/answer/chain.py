@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 
 from rag.answer import prompts
 from rag.answer.evidence import EvidenceItem, select_evidence
-from rag.answer.verify import Verification, verify
+from rag.answer.verify import Verification, premise_contradicted, verify
 from rag.settings import Settings
 from rag.types import Answer, Citation, Passage, RagError, Timings
 
@@ -364,12 +364,9 @@ class AnswerChain:
         timings.total_ms = (time.perf_counter() - t0) * 1000
         notes: list[str] = []
         quote_dropped: list[str] = []
-        # "Thursday evening" for "On what day did Odelund claim victory?" was dropped because the evidence
-        # says he conceded defeat: the question's premise is wrong, and no quote answers it
-        premise_contradicted = any(len(t.split()) <= 8 and r.startswith(("negation mismatch", "antonym mismatch"))
-                                   for t, rs in verified.dropped for r in rs)
+        # a question whose premise the evidence contradicts is not answered by quoting a sentence instead
         if (not verified.sentences and backend is not None and self.settings.quote_fallback
-                and not premise_contradicted):
+                and not premise_contradicted(verified)):
             # The model judged the question answerable but its wording failed verification (most often a
             # small model naming the wrong span of the right sentence). An evidence sentence, quoted as
             # it stands and verified like any answer, is then a better answer than a refusal. (Quoting

@@ -74,8 +74,15 @@ def as_claim(sentence: str, question: str) -> str:
 
 
 # the support scorer's reasons that say the evidence contradicts a claim (not merely that it lacks a
-# name the question already gave)
-_CONTRADICTS = ("negation mismatch", "antonym mismatch", "quote", "speaker")
+# name the question already gave); the polarity ones, for a short answer, contradict the question itself
+_POLARITY = ("negation mismatch", "antonym mismatch")
+_CONTRADICTS = (*_POLARITY, "quote", "speaker")
+
+
+def premise_contradicted(result: Verification) -> bool:
+    """Whether a short answer was dropped because the evidence says the opposite of its question
+    ("Thursday evening" for "On what day did Odelund claim victory?" when he conceded defeat)."""
+    return any(len(t.split()) <= 8 and r.startswith(_POLARITY) for t, rs in result.dropped for r in rs)
 
 
 class _FragmentScorer:
@@ -106,6 +113,7 @@ class _FragmentScorer:
         from rag.textutil import content_set, number_values
 
         text = " ".join(evidence) if isinstance(evidence, list) else evidence
+        scope = [text, *(context or [])]  # where what the question asks may be found
         frag = content_set(self.fragment)
         names, other = self.terms
         if not frag or frag <= (names | other):
@@ -113,7 +121,7 @@ class _FragmentScorer:
         have = content_set(text)
         contained = len(frag & have) / len(frag)
         missing_nums = number_values(self.fragment) - number_values(text)
-        cov = lexical_overlap(self.terms, " ".join([text, *(context or [])]))
+        cov = lexical_overlap(self.terms, " ".join(scope))
         reasons = []
         if contained < 0.8:
             reasons.append(f"evidence contains {contained:.0%} of the answer")
@@ -124,7 +132,7 @@ class _FragmentScorer:
         if not reasons and self.plain is not None:
             # "Thursday evening" for "On what day did Odelund claim victory?" stands in "Odelund conceded
             # defeat on Thursday evening": the question and its answer, read together, contradict it
-            reasons += [r for r in self.plain.score(claim, [text, *(context or [])]).reasons
+            reasons += [r for r in self.plain.score(claim, scope).reasons
                         if r.startswith(_CONTRADICTS)]
         return self._result(0.5 * contained + 0.5 * cov, not reasons, reasons)
 
@@ -166,9 +174,7 @@ def verify(answer_text: str, cited: list[int], items, scorer, question: str = ""
             if good:
                 best = max(r.score for _, r in good)
                 cites = [n for n, _ in good]
-                docs = {getattr(by_n[n], "doc_id", None) for n in cites} - {None}
-                context = [n for n in hint if n not in cites and getattr(by_n[n], "doc_id", None) in docs]
-                result.sentences.append(VerifiedSentence(shown, cites, "kept", best, context))
+                result.sentences.append(VerifiedSentence(shown, cites, "kept", best, _same_article(cites, hint, by_n)))
                 kept = True
             elif len(hint) > 1 and sent == shown:  # a short answer must stand on one sentence
                 joint = scorer.score(sent, [by_n[n].display_text for n in hint])
@@ -243,12 +249,17 @@ def contrasting_modifier(question: str, sentence: str) -> str:
     return ""
 
 
+def _same_article(ns: list[int], hint: list[int], by_n: dict) -> list[int]:
+    """The sentences of ``hint`` not in ``ns`` that come from the same article as one of ``ns``."""
+    docs = {getattr(by_n[n], "doc_id", None) for n in ns} - {None}
+    return [m for m in hint if m not in ns and getattr(by_n[m], "doc_id", None) in docs]
+
+
 def _with_article_context(scorer: _FragmentScorer, claim: str, hint: list[int], by_n: dict) -> list:
     """A short answer found in one cited sentence, with what the question asks covered by that sentence
     and the other cited sentences of the same article. Cites all of them: together they support it."""
     for n in hint:
-        doc = getattr(by_n[n], "doc_id", None)
-        same = [m for m in hint if m != n and doc is not None and getattr(by_n[m], "doc_id", None) == doc]
+        same = _same_article([n], hint, by_n)
         if not same:
             continue
         r = scorer.score(claim, by_n[n].display_text, context=[by_n[m].display_text for m in same])
@@ -376,13 +387,15 @@ def _drop_off_topic(result: Verification, question: str, by_n: dict, min_coverag
         titles = list(dict.fromkeys(getattr(it, "title", "") for it in cited))
         text = " ".join([s.text, *titles] + [it.display_text for it in cited])
         cov = lexical_overlap(terms, text)
-        own = " ".join([s.text] + [by_n[n].display_text for n in s.cites if n in by_n])
         if cov < min_coverage:
             result.dropped.append((s.text, [f"does not address the question ({cov:.0%} of its terms)"]))
-        elif lexical_overlap(terms, own) < min_coverage and contrasting_modifier(question, own):
-            # on topic only by its headline, and about another thing of the kind asked ("single tickets"
-            # for "a return ticket")
-            result.dropped.append((s.text, [f"is about something else ({contrasting_modifier(question, own)})"]))
+            continue
+        own = " ".join([s.text] + [by_n[n].display_text for n in s.cites if n in by_n])
+        # on topic only by its headline or context, and about another thing of the kind asked ("single
+        # tickets" for "a return ticket")
+        contrast = contrasting_modifier(question, own) if lexical_overlap(terms, own) < min_coverage else ""
+        if contrast:
+            result.dropped.append((s.text, [f"is about something else ({contrast})"]))
         else:
             kept.append(s)
     result.sentences = kept
