@@ -186,3 +186,10 @@ def test_a_person_pronoun_is_not_resolved_to_a_thing():
     assert person_became_thing("Where did he grow up?", "Where did Vessa Cup grow up?")
     assert not person_became_thing("Where did he grow up?", "Where did Emeric Stavlund grow up?")
     assert not person_became_thing("When did it open?", "When did the Vessa Valley railway open?")
+
+
+def test_they_may_be_the_union_the_user_asked_about():
+    hist = [("user", "Which union led the Quillan Bay dock strike?"),
+            ("assistant", "The strike ended on Thursday after members voted to accept the deal, the union said. [1]")]
+    # "their" is not a person pronoun: the union the user named is a fine referent
+    assert "Quillan Bay" in heuristic_condense("What were their demands?", hist)

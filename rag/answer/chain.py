@@ -47,6 +47,8 @@ _FOLLOW_UP = re.compile(r"\b(he|she|it|they|him|her|them|his|hers|its|their|thei
 
 _PERSONAL = re.compile(r"\b(he|she|him|her|his|they|them|their)\b", re.I)
 _THING = re.compile(r"\b(it|its|this|that|there)\b", re.I)
+# the pronouns that stand for a person only ("they" may be a union or a company)
+_PERSON = re.compile(r"\b(?:he|she|him|her|his|hers)\b", re.I)
 
 
 def heuristic_condense(question: str, history: History) -> str:
@@ -66,7 +68,7 @@ def heuristic_condense(question: str, history: History) -> str:
     asked = last_user.lower()
     short = len(re.sub(r"\[\d{1,3}\]", "", last_answer).split()) <= 8
     order = [(last_answer, True), (last_user, False)] if short else [(last_user, False), (last_answer, True)]
-    personal = bool(_PERSONAL.search(question))
+    personal = bool(_PERSON.search(question))
     for text, new_only in order:
         names = [e.text for e in extract_entities(text) if e.text.lower() not in question.lower()
                  and not (new_only and e.text.lower() in asked)]
@@ -117,7 +119,7 @@ def person_became_thing(question: str, rewrite: str) -> bool:
     """Whether a follow-up about a person ("he", "she") was rewritten with only names of things."""
     from rag.textutil import extract_entities
 
-    if not re.search(r"\b(?:he|she|him|her|his|hers)\b", question, re.I):
+    if not _PERSON.search(question):
         return False
     new = [e.text for e in extract_entities(rewrite) if e.text.lower() not in question.lower()]
     return bool(new) and all(_THING_NAME.search(n) for n in new)
