@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 NEWSRAG := $(VENV)/bin/newsrag
-MODEL ?= qwen2.5-0.5b
+MODEL ?= qwen2.5-coder-0.5b
 TEST_MODEL ?= smollm2-135m
 PYTEST_ARGS ?=
 
@@ -64,13 +64,23 @@ test: setup test-models system-deps
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 	$(MAKE) eval-gate
 
+# The CI gate, on the test splits (eval/splits.json): the whole news test split with the extractive
+# backend and the default local model, the SQuAD 2.0 test split in full (extractive) and 120 of its
+# questions with the local model. Reports go to var/ (git-ignored): `make test` rewrites no tracked file.
+GATE_DIR := var/reports
 eval-gate: setup
-	$(NEWSRAG) eval --dataset news --backend extractive --gate eval/thresholds.toml --json eval/reports/ci-extractive.json
-	$(NEWSRAG) eval --dataset news --backend local --limit 36 --seed 1 --gate eval/thresholds.toml --json eval/reports/ci-local.json
+	mkdir -p $(GATE_DIR)
+	$(NEWSRAG) eval --dataset news --split test --backend extractive --gate eval/thresholds.toml --json $(GATE_DIR)/ci-news-extractive.json
+	$(NEWSRAG) eval --dataset news --split test --backend local --gate eval/thresholds.toml --json $(GATE_DIR)/ci-news-local.json
+	$(NEWSRAG) eval --dataset squad2 --split test --backend extractive --gate eval/thresholds.toml --json $(GATE_DIR)/ci-squad2-extractive.json
+	$(NEWSRAG) eval --dataset squad2 --split test --limit 120 --seed 0 --backend local --gate eval/thresholds.toml --json $(GATE_DIR)/ci-squad2-local.json
 
+# The committed reports (eval/reports/), each stamped with the commit it ran on; only this target writes them.
 eval: setup
-	$(NEWSRAG) eval --dataset news --backend extractive --report eval/reports/extractive
-	$(NEWSRAG) eval --dataset news --backend local --report eval/reports/local
+	$(NEWSRAG) eval --dataset news --split test --backend extractive --report eval/reports/news-test-extractive
+	$(NEWSRAG) eval --dataset news --split test --backend local --report eval/reports/news-test-local
+	$(NEWSRAG) eval --dataset squad2 --split test --backend extractive --report eval/reports/squad2-test-extractive
+	$(NEWSRAG) eval --dataset squad2 --split test --limit 120 --seed 0 --backend local --report eval/reports/squad2-test-local
 
 bench: setup
 	$(PY) -m bench ingest --articles 200

@@ -84,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", choices=["news", "squad2"], default="news")
     p.add_argument("--backend", choices=["local", "extractive", "openai"], default=None)
     p.add_argument("--model", default=None)
+    p.add_argument("--split", choices=["dev", "test", "all"], default="all",
+                   help="questions of the dev or test articles only (eval/splits.json); README figures are test")
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", dest="json_out", metavar="OUT", default=None, help="write the JSON result here")

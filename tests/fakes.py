@@ -16,13 +16,13 @@ class ScriptedLLM:
         self.answer, self.citations, self.answerable = answer, citations, answerable
         self.calls: list[list[dict]] = []
 
-    def complete_json(self, messages, schema, max_tokens=160):
+    def complete_json(self, messages, schema, max_tokens=160, logprobs=None):
         self.calls.append(messages)
         if "answerable" in schema.get("properties", {}):
             return json.dumps({"answerable": self.answerable})
         return json.dumps({"answer": self.answer, "citations": self.citations})
 
-    def stream_json(self, messages, schema, max_tokens=160):
+    def stream_json(self, messages, schema, max_tokens=160, logprobs=None):
         raw = self.complete_json(messages, schema, max_tokens)
         for i in range(0, len(raw), 7):
             yield raw[i:i + 7]

@@ -194,7 +194,7 @@ def test_withheld_fact_refused_through_the_chain(make_settings, tmp_path):
 
 
 def test_premise_of_a_when_clause_must_be_reported_of_the_questions_subject():
-    from rag.answer.answerable import premise_verbs
+    from rag.question import premise_verbs
 
     assert premise_verbs("What did Juniper Hask-Morrow say when she conceded the 2032 election?") == ["conceded"]
     assert premise_verbs("What did officials tell the inquiry when they gave evidence in May?") == ["gave"]
@@ -211,7 +211,8 @@ def test_premise_of_a_when_clause_must_be_reported_of_the_questions_subject():
 
 
 def test_why_question_and_same_form_verbs_assume_their_event():
-    from rag.answer.answerable import check, premise_verbs
+    from rag.answer.answerable import check
+    from rag.question import premise_verbs
 
     assert premise_verbs("Why did Sorcha Penhallow-Ries resign as chief executive?") == ["resign"]
     assert premise_verbs("How many people died when the Korrin Dam's main embankment burst?") == ["burst"]

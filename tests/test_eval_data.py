@@ -276,3 +276,40 @@ def test_squad_copy_with_attribution():
     for needle in ("SQuAD 2.0", "Rajpurkar", "Jia", "Liang", "CC BY-SA 4.0", "Wikipedia"):
         assert needle in notice, needle
     assert (SQUAD_DIR / "README.md").is_file()
+
+
+# ---------------------------------------------------------------------------- strict answers, splits
+SPLITS = EVAL / "splits.json"
+
+
+def test_required_groups_are_grounded_in_the_evidence(questions):
+    """Every answerable question lists what a complete answer must contain; each group has an
+    alternative that its gold evidence states (so a strictly correct answer is possible)."""
+    for q in questions:
+        req = q.get("required")
+        assert isinstance(req, list), q["id"]
+        if not q["answerable"]:
+            assert req == [], q["id"]
+            continue
+        assert req and all(isinstance(g, list) and g and all(isinstance(a, str) and a for a in g)
+                           for g in req), q["id"]
+        evidence = f" {_norm(' '.join(ev['text'] for ev in q['gold_evidence']))} "
+        for group in req:
+            assert any(f" {_norm(a)} " in evidence for a in group), f"{q['id']}: {group} not in its evidence"
+    # the questions that ask for two things require both
+    multi = [q for q in questions if q["category"] in {"synthesis", "multi_article"} and " and " in q["question"]]
+    assert multi and all(len(q["required"]) >= 2 for q in multi if q["id"] != "q054"), \
+        [q["id"] for q in multi if len(q["required"]) < 2]
+
+
+def test_splits_are_by_article_and_cover_the_corpus(questions, articles):
+    splits = json.loads(SPLITS.read_text())
+    dev, test = set(splits["news"]["dev"]), set(splits["news"]["test"])
+    assert not dev & test
+    assert {a["id"] for a in articles} | {SEED_ID} == dev | test
+    for q in questions:
+        docs = {ev["doc"] for ev in q["gold_evidence"]} | set(q.get("about", []))
+        assert not q["gold_evidence"] or "about" not in q, q["id"]
+        assert docs <= dev or docs <= test, f"{q['id']}: its articles {docs} straddle the splits"
+    sq = splits["squad2"]
+    assert not set(sq["dev"]) & set(sq["test"]) and len(sq["dev"]) + len(sq["test"]) == 8

@@ -12,7 +12,8 @@ import pytest
 from ui_server import ROOT, build_seed_index, running_server, server_env
 
 MORTAR = "How many mortar rounds landed in the U.S. Embassy compound?"
-CONTRACT_KEYS = {"question", "answer", "refused", "citations", "timings"}
+# the DESIGN.md contract, plus "origin" (who produced the answer; fields are added, never renamed)
+CONTRACT_KEYS = {"question", "answer", "refused", "citations", "timings", "origin"}
 CITATION_KEYS = {"n", "doc_id", "title", "source", "url", "published", "text", "quote", "start", "end"}
 TIMING_KEYS = {"retrieve_ms", "generate_ms", "verify_ms", "total_ms"}
 

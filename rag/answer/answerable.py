@@ -35,6 +35,7 @@ import re
 from dataclasses import dataclass, field
 
 from rag import textutil as tu
+from rag.question import premise_verbs
 from rag.support import weighted_recall
 
 log = logging.getLogger(__name__)
@@ -226,35 +227,6 @@ def check(question: str, evidence: list[str], best_score: float, min_score: floa
     return Answerability(ok, reasons, missing)
 
 
-_PREMISE_CLAUSE = re.compile(r"\b(?:when|after|before|while|once)\s+([^,?;]+)", re.I)
-_WHY_NAME_VERB = re.compile(r"^\s*[Ww]hy\s+(?:did|does|do)\s+((?:[A-Z][\w'’.-]*\s+)+)([a-z]+)\b")
-# past tenses spelt like the present: "when the embankment burst" reports a burst
-_SAME_FORM_PAST = {"burst", "cut", "hit", "put", "shut", "quit", "split", "spread", "struck", "cast", "upset"}
-
-
-def premise_verbs(question: str) -> list[str]:
-    """Past-tense verbs of a "when/after/before ..." clause: "What did she say when she conceded the
-    election?" assumes she conceded. (Only clauses with a past-tense verb: "after the collapse" states
-    no event of its own.)"""
-    out = []
-    # "Why did Sorcha Penhallow-Ries resign ...?" assumes she resigned
-    m = _WHY_NAME_VERB.match(question)
-    if m and m.group(2).lower() not in tu.STOPWORDS:
-        out.append(m.group(2).lower())
-    for m in _PREMISE_CLAUSE.finditer(question):
-        if not question[:m.start()].strip():
-            continue  # "When did she found the party?" asks when; it assumes nothing
-        for w in re.findall(r"[A-Za-z]+", m.group(1)):
-            lw = w.lower()
-            if w[0].isupper():
-                continue  # names are checked as names
-            if (lw.endswith("ed") and len(lw) > 4) or (lw in tu.IRREGULAR and tu.IRREGULAR[lw] != lw) or (
-                    lw in _SAME_FORM_PAST and not m.group(1).lower().startswith(lw)):
-                out.append(lw)
-                break  # the clause's first verb is its event
-    return out
-
-
 def _polarity(question: str, sents: list[str]) -> list[str]:
     """Negation and antonym agreement between the question and its best evidence sentences."""
     if not sents:
@@ -395,7 +367,8 @@ def withheld(question: str, sentences: list[str]) -> str:
     (weighted by rarity among the evidence), and the sentence must match the question better than any
     other evidence sentence, so a withheld detail next to a stated answer ("the company has offered 4
     percent" / "declined to say whether it would improve its offer") does not block the answer."""
-    from rag.answer.evidence import pool_idf_overlap, question_terms
+    from rag.answer.evidence import pool_idf_overlap
+    from rag.question import question_terms
 
     if _WITHHELD.search(question) or not sentences:
         return ""

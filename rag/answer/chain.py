@@ -13,8 +13,10 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 from rag.answer import prompts
+from rag.answer.decision import answer_logprobs
 from rag.answer.evidence import EvidenceItem, select_evidence
 from rag.answer.verify import Verification, premise_contradicted, verify
 from rag.settings import Settings
@@ -226,7 +228,7 @@ class AnswerChain:
             "The index is empty. Add articles in the Library tab or run `newsrag ingest PATH`.")
         return Answer(question=question, text=text, refused=True, citations=[], passages=passages[:3],
                       timings=timings, standalone_question=standalone, backend=self.settings.backend,
-                      notes=[reason], evidence=evidence_dicts(items))
+                      notes=[reason], evidence=evidence_dicts(items), origin="refusal")
 
     def _citations(self, verified: Verification, items: list[EvidenceItem]) -> tuple[str, list[Citation]]:
         """Render the answer with [n] markers renumbered 1..m in order of first use."""
@@ -275,9 +277,26 @@ class AnswerChain:
             text, cites = (partial_answer(raw) or raw).strip(), []
         return text, [c for c in cites if 1 <= c <= k]
 
+    def _decide(self, standalone: str, rules: RuleVerdict, origin: str, body: str, items, passages,
+                verified: Verification, answer_lps: list[float] | None):
+        """The answer-or-refuse decision on a verified candidate (None when switched off)."""
+        if not self.settings.decision:
+            return None
+        from rag.answer.decision import DecisionInput, decide, load_model
+        from rag.question import analyse
+
+        d = DecisionInput(question=analyse(standalone), rules_ok=rules.ok, rule_reasons=rules.reasons,
+                          withheld=rules.withheld, origin=origin, answer=body, items=items, passages=passages,
+                          sentences=verified.sentences, dropped=len(verified.dropped), answer_logprobs=answer_lps)
+        return decide(d, self.settings.decision_threshold, load_model(str(self.settings.decision_model_path)))
+
     # ------------------------------------------------------------------ public
     def prepare(self, question: str, history=None, filters=None, k: int | None = None):
-        """Steps 1-3. Returns (standalone, passages, items, refusal-or-None, timings, t0, history)."""
+        """Steps 1-3. Returns (standalone, passages, items, refusal-or-None, timings, t0, history, rules).
+
+        ``rules`` is the answerability rules' verdict (:class:`RuleVerdict`). With
+        ``answerability_rules = "veto"`` a rule's objection refuses here; with ``"feature"`` it is only
+        passed on to the answer-or-refuse decision."""
         t0 = time.perf_counter()
         hist = normalise_history(history, self.settings.max_history_turns)
         # an instruction to the model inside the message is not part of what is asked
@@ -285,10 +304,10 @@ class AnswerChain:
         passages, qv = self.retrieve(standalone, k, filters)
         timings = Timings(retrieve_ms=(time.perf_counter() - t0) * 1000)
         if not passages:
-            return standalone, passages, [], "no passages retrieved", timings, t0, hist
+            return standalone, passages, [], "no passages retrieved", timings, t0, hist, RuleVerdict(False, 1, False)
         items = select_evidence(standalone, passages, self.index.embedder, self.index.articles,
                                 k=self.settings.evidence_k, query_vector=qv)
-        from rag.answer.answerable import check
+        from rag.answer.answerable import check, withheld
 
         # Names, numbers and dates of the question may sit anywhere in the retrieved passages or in the
         # article's dateline ("the 2032 final" when the article is dated 2032), not only in the sentences.
@@ -297,15 +316,16 @@ class AnswerChain:
         verdict = check(standalone, context,
                         best_score=max((it.score for it in items), default=0.0),
                         min_score=self.settings.min_evidence_score)
-        if not verdict.answerable:
-            return standalone, passages, items, "not answerable: " + "; ".join(verdict.reasons), timings, t0, hist
-        from rag.answer.answerable import withheld
-
         held = withheld(standalone, [it.display_text for it in items])
-        if held:
+        rules = RuleVerdict(verdict.answerable, len(verdict.reasons), bool(held))
+        veto = self.settings.answerability_rules == "veto" or not items
+        if not verdict.answerable and veto:
+            return (standalone, passages, items, "not answerable: " + "; ".join(verdict.reasons), timings, t0,
+                    hist, rules)
+        if held and veto:
             return (standalone, passages, items, f"not answerable: the evidence says it was not disclosed ({held!r})",
-                    timings, t0, hist)
-        return standalone, passages, items, None, timings, t0, hist
+                    timings, t0, hist, rules)
+        return standalone, passages, items, None, timings, t0, hist, rules
 
     def answer(self, question: str, history=None, filters=None, k: int | None = None) -> Answer:
         final = None
@@ -317,13 +337,14 @@ class AnswerChain:
 
     def stream(self, question: str, history=None, filters=None, k: int | None = None,
                stream_tokens: bool = True) -> Iterator[dict]:
-        standalone, passages, items, refusal, timings, t0, hist = self.prepare(question, history, filters, k)
+        standalone, passages, items, refusal, timings, t0, hist, rules = self.prepare(question, history, filters, k)
         if refusal:
             timings.total_ms = (time.perf_counter() - t0) * 1000
             yield {"type": "answer", "answer": self._refusal(question, standalone, passages, refusal, timings, items)}
             return
         tg = time.perf_counter()
         backend = self.backend
+        answer_lps = None
         if backend is None:
             text, cited = self._extractive(items)
         else:
@@ -341,18 +362,22 @@ class AnswerChain:
             messages = prompts.answer_messages(items, prompts.without_instructions(question) if hist else standalone,
                                            hist)
             schema = prompts.answer_schema(len(items))
+            token_lps: list | None = [] if self.settings.llm_logprobs else None
             if stream_tokens:
                 raw = ""
                 shown = ""
-                for delta in backend.stream_json(messages, schema, max_tokens=self.settings.llm_max_tokens):
+                for delta in backend.stream_json(messages, schema, max_tokens=self.settings.llm_max_tokens,
+                                                 logprobs=token_lps):
                     raw += delta
                     partial = partial_answer(raw)
                     if len(partial) > len(shown):
                         yield {"type": "token", "text": partial[len(shown):]}
                         shown = partial
             else:
-                raw = backend.complete_json(messages, schema, max_tokens=self.settings.llm_max_tokens)
+                raw = backend.complete_json(messages, schema, max_tokens=self.settings.llm_max_tokens,
+                                            logprobs=token_lps)
             text, cited = self._parse(raw, len(items))
+            answer_lps = answer_logprobs(token_lps) if token_lps else None
             if not text or (prompts.looks_like_refusal(text) and not cited):
                 timings.generate_ms = (time.perf_counter() - tg) * 1000
                 timings.total_ms = (time.perf_counter() - t0) * 1000
@@ -366,6 +391,7 @@ class AnswerChain:
         timings.total_ms = (time.perf_counter() - t0) * 1000
         notes: list[str] = []
         quote_dropped: list[str] = []
+        origin = "extractive" if backend is None else "model"
         # a question whose premise the evidence contradicts is not answered by quoting a sentence instead
         if (not verified.sentences and backend is not None and self.settings.quote_fallback
                 and not premise_contradicted(verified)):
@@ -380,6 +406,7 @@ class AnswerChain:
                 notes = dropped_notes(verified)
                 notes.append("the model's answer failed verification: quoting the best evidence sentence")
                 verified = quoted
+                origin = "quote"
             else:
                 quote_dropped = [f"quoting the best evidence sentence failed too: {'; '.join(r)}"
                                  for _, r in quoted.dropped]
@@ -394,10 +421,36 @@ class AnswerChain:
         notes += dropped_notes(verified)
         if verified.recited:
             notes.append(f"re-cited {verified.recited} sentence(s)")
+            if origin == "model":
+                origin = "recited"
+        decision = self._decide(standalone, rules, origin, body, items, passages, verified,
+                                answer_lps if origin in ("model", "recited") else None)
+        if decision is not None and not decision.answer:
+            ans = self._refusal(question, standalone, passages, decision.note(), timings, items)
+            ans.raw_generation, ans.raw_citations = text, cited
+            ans.notes += notes
+            ans.decision = {"p_correct": decision.p_correct, "threshold": decision.threshold,
+                            "features": decision.features, "origin": origin, "candidate": body}
+            yield {"type": "answer", "answer": ans}
+            return
+        if decision is not None:
+            notes.append(decision.note())
         yield {"type": "answer", "answer": Answer(
             question=question, text=body, refused=False, citations=citations, passages=passages,
             timings=timings, standalone_question=standalone, backend=self.settings.backend, notes=notes,
-            raw_generation=text, raw_citations=cited, evidence=evidence_dicts(items))}
+            raw_generation=text, raw_citations=cited, evidence=evidence_dicts(items), origin=origin,
+            decision=None if decision is None else {"p_correct": decision.p_correct, "threshold": decision.threshold,
+                                                    "features": decision.features, "origin": origin,
+                                                    "candidate": body})}
+
+
+@dataclass(frozen=True)
+class RuleVerdict:
+    """What the answerability rules said of a question's evidence, for the decision."""
+
+    ok: bool
+    reasons: int
+    withheld: bool
 
 
 def dropped_notes(verified: Verification) -> list[str]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag.ingest.sentences import split_sentences
+from rag.question import asked_kind, gives_kind, name_heads, question_terms
 from rag.textutil import content_set
 from rag.types import Passage
 
@@ -86,15 +87,6 @@ class EvidenceItem:
         return self.span_start if self.span_start >= 0 else self.start
 
 
-def question_terms(question: str) -> tuple[set[str], set[str]]:
-    """(name terms, other content terms) of a question, stemmed."""
-    from rag.textutil import extract_entities
-
-    names: set[str] = set()
-    for ent in extract_entities(question):
-        names |= content_set(ent.text)
-    return names, content_set(question) - names
-
 
 def lexical_overlap(terms: tuple[set[str], set[str]], sentence: str) -> float:
     """Coverage of the question's terms. The non-name terms say what is asked ("spoke on the phone"),
@@ -115,8 +107,6 @@ def _answer_prior(question: str, bonus: float = 0.05):
     """A small bonus for sentences that hold the kind of answer asked for: a number for "how many", a
     time for "when", a name the question lacks for "who"/"which". Classic QA answer typing; it reorders
     near ties, it cannot lift an off-topic sentence past one that matches the question."""
-    from rag.answer.verify import asked_kind, gives_kind
-
     kind = asked_kind(question)
     if kind:
         return lambda text: bonus if gives_kind(kind, text, text, question) else 0.0
@@ -135,13 +125,6 @@ def _answer_prior(question: str, bonus: float = 0.05):
 def _is_headline(start: int, text: str, title: str) -> bool:
     return start == 0 and bool(title) and text.strip() == title.strip()
 
-
-def name_heads(question: str) -> set[str]:
-    """The last stem of each name in the question: news names a person or body in full once and by
-    surname or short form after that ("Lloyd Austin" ... "Austin said")."""
-    from rag.textutil import content_stems, extract_entities
-
-    return {st[-1] for e in extract_entities(question) if (st := content_stems(e.text))}
 
 
 def pool_idf_overlap(terms: set[str], sentences: list[str]):

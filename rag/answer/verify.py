@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 
 from rag.ingest.sentences import split_sentences
+from rag.question import asked_kind, gives_kind
 
 _MARKER = re.compile(r"\s*\[(\d{1,3})\]")
 _NO_CONTENT = re.compile(r"^[\W_]*$")
@@ -91,7 +92,7 @@ class _FragmentScorer:
     name), covers what the question asks, and the answer adds something the question did not say."""
 
     def __init__(self, question: str, min_coverage: float = 0.5, plain=None):
-        from rag.answer.evidence import question_terms
+        from rag.question import question_terms
 
         self.question = question
         self.plain = plain  # the support scorer, for what a containment test cannot see
@@ -268,76 +269,6 @@ def _with_article_context(scorer: _FragmentScorer, claim: str, hint: list[int], 
     return []
 
 
-# What kind of answer a question asks for, by its opening words. Only the unambiguous openings: an
-# answer of the wrong kind ("2,100 cubic metres per second" for "How old is ...?") is no answer, however
-# well its sentence matches the question's names.
-_ASKS = [
-    ("an age", re.compile(r"^\s*(?:how old|(?:at )?what age)\b", re.I)),
-    ("a number", re.compile(r"^\s*(?:how (?:many|much)|what (?:percentage|percent|share|proportion|number)"
-                            r"|by how (?:many|much))\b", re.I)),
-    ("a clock time", re.compile(r"^\s*(?:at )?what (?:time|hour)\b", re.I)),
-    ("a time or date", re.compile(r"^\s*(?:when|(?:on |in )?what (?:date|day|year|month))\b", re.I)),
-    ("a reason", re.compile(r"^\s*why\b", re.I)),
-    ("a place", re.compile(r"^\s*(?:where|(?:in|from) (?:which|what) (?:town|city|country|village|region|province))\b",
-                           re.I)),
-]
-# what names a place when the answer has no new proper name: "in a village near the border"
-_PLACE_WORD = re.compile(
-    r"\b(?:town|village|city|capital|country|province|region|district|county|state|island|coast|river|valley|"
-    r"street|road|square|port|harbour|harbor|airport|station|stadium|court|hospital|school|university|college|"
-    r"abroad|overseas|home|border|north|south|east|west|northern|southern|eastern|western|upstream|"
-    r"downstream|kilomet(?:re|er)s?|miles?|near|outside|inside)\b", re.I)
-_NOT_PLACES = re.compile(r"^(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|january|february|march|"
-                         r"april|may|june|july|august|september|october|november|december|i|the|a|an)$", re.I)
-_CLOCK = re.compile(r"\b\d{1,2}(?::\d{2})?\s*(?:a\.?m\b|p\.?m\b|h\b|hours\b|o'clock)|\b\d{1,2}:\d{2}\b|\b(?:noon|midday|"
-                    r"midnight)\b", re.I)
-_CLAUSE = re.compile(r"\b(?:because|after|since|due|so|as|to|for|over|amid|following|that|is|are|was|were|had|has|"
-                     r"have|would|could|will|did|does|\w{3,}ed|\w{3,}ing)\b", re.I)
-_AGE = re.compile(r"\b(?:aged?|years?[- ]old|year-olds?|birthday|born)\b", re.I)
-_TIME_WORD = re.compile(
-    r"\b(?:\d{1,4}|a\.m|p\.m|noon|midnight|morning|afternoon|evening|night|overnight|dawn|dusk|today|yesterday|"
-    r"tomorrow|week|weekend|month|year|decade|century|ago|later|earlier|since|until|before|after|during|"
-    r"january|february|march|april|may|june|july|august|september|october|november|december|"
-    r"jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec|monday|tuesday|wednesday|thursday|friday|saturday|sunday|"
-    r"spring|summer|autumn|fall|winter)\b", re.I)
-
-
-def asked_kind(question: str) -> str:
-    for kind, rx in _ASKS:
-        if rx.search(question):
-            return kind
-    return ""
-
-
-def gives_kind(kind: str, text: str, evidence: str = "", question: str = "") -> bool:
-    from rag.textutil import number_values
-
-    if kind == "a number":
-        return bool(number_values(text))
-    if kind == "a time or date":
-        return bool(_TIME_WORD.search(text))
-    if kind == "a clock time":
-        return bool(_CLOCK.search(text))
-    if kind == "a reason":
-        # a reason is a clause ("seals were broken", "after 14 boxes were found"), not a bare name
-        return bool(_CLAUSE.search(text))
-    if kind == "a place":
-        # a proper name the question does not already have, or a word that locates something
-        words = re.findall(r"[A-Za-z][\w'’-]*", text)
-        asked = question.lower()
-        new_names = [w for i, w in enumerate(words) if w[0].isupper() and not _NOT_PLACES.match(w)
-                     and w.lower() not in asked and (i > 0 or len(words) <= 4)]
-        return bool(new_names or _PLACE_WORD.search(text))
-    if kind == "an age":
-        # the number must be an age: "aged 54", "54 years old", "Varro-Quent, 54, said" (a bare number
-        # right after a name in the evidence, the news convention)
-        if not number_values(text):
-            return False
-        return bool(_AGE.search(text) or _AGE.search(evidence) or
-                    any(re.search(rf"[A-Za-z], {re.escape(n)},", evidence) for n in re.findall(r"\d{1,3}", text)))
-    return True
-
-
 def names_the_asker(question: str, answer: str) -> bool:
     """In "Who <did something to> <someone>?" the someone is not the answer: an answer that opens with
     words of the question ("Iraqi Prime Minister al-Sudani" for "Who told the Iraqi prime minister
@@ -375,7 +306,8 @@ def _drop_wrong_type(result: Verification, question: str, by_n: dict) -> None:
 def _drop_off_topic(result: Verification, question: str, by_n: dict, min_coverage: float = 0.34) -> None:
     """A true sentence that does not address the question is no answer ("Austin condemned the attacks"
     for "Who called the embassy a nest of espionage?"): its evidence must cover part of what is asked."""
-    from rag.answer.evidence import lexical_overlap, question_terms
+    from rag.answer.evidence import lexical_overlap
+    from rag.question import question_terms
 
     terms = question_terms(question)
     if not (terms[0] or terms[1]):

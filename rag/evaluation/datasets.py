@@ -36,6 +36,7 @@ NEWS_QA = project_path("eval/qa/news.jsonl")
 NEWS_CORPUS = [project_path("eval/corpus"), project_path("seeds")]
 SQUAD_FILE = project_path("eval/external/squad2/dev-8-articles.json")
 SQUAD_SOURCE = "Wikipedia (SQuAD 2.0)"
+SPLITS_FILE = project_path("eval/splits.json")
 
 
 @dataclass
@@ -48,6 +49,9 @@ class EvalItem:
     category: str = ""
     history: list[str] = field(default_factory=list)
     group: str = ""  # SQuAD: the article title (for per-article breakdowns)
+    # what a complete answer must contain: every group, one alternative of each (strict accuracy)
+    required: list[list[str]] = field(default_factory=list)
+    split: str = ""  # "dev" | "test" (eval/splits.json, by article)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -68,6 +72,9 @@ class Dataset:
 
 
 def load_news(path: str | Path = NEWS_QA) -> list[EvalItem]:
+    from rag.evaluation.splits import load_splits, split_of
+
+    splits = load_splits(str(SPLITS_FILE))
     items = []
     with open(path, encoding="utf-8") as fh:
         for n, line in enumerate(fh, 1):
@@ -78,12 +85,25 @@ def load_news(path: str | Path = NEWS_QA) -> list[EvalItem]:
                 r = json.loads(line)
             except ValueError as exc:
                 raise ValueError(f"{path}:{n}: not JSON ({exc})") from exc
+            gold = list(r.get("gold_answers") or [])
+            evidence = list(r.get("gold_evidence") or [])
+            articles = list(dict.fromkeys([e["doc"] for e in evidence] + list(r.get("about") or [])))
             items.append(EvalItem(
                 id=str(r["id"]), question=r["question"], answerable=bool(r["answerable"]),
-                gold_answers=list(r.get("gold_answers") or []),
-                gold_evidence=list(r.get("gold_evidence") or []),
-                category=str(r.get("category") or "uncategorised"), history=list(r.get("history") or [])))
+                gold_answers=gold, gold_evidence=evidence,
+                category=str(r.get("category") or "uncategorised"), history=list(r.get("history") or []),
+                required=[list(g) for g in r.get("required") or ([gold] if gold else [])],
+                split=split_of("news", str(r["id"]), articles, splits)))
     return items
+
+
+def in_split(items: list[EvalItem], split: str | None) -> list[EvalItem]:
+    """The items of one split (``dev`` / ``test``); all of them for ``None`` or ``"all"``."""
+    if split in (None, "all"):
+        return list(items)
+    if split not in ("dev", "test"):
+        raise ValueError(f"unknown split {split!r}: use dev, test or all")
+    return [it for it in items if it.split == split]
 
 
 def stratified_sample(items: list[EvalItem], limit: int | None, seed: int,
@@ -125,8 +145,8 @@ def stratified_sample(items: list[EvalItem], limit: int | None, seed: int,
 
 
 def news_dataset(path: str | Path | None = None, limit: int | None = None, seed: int = 0,
-                 corpus: list[Path] | None = None) -> Dataset:
-    items = stratified_sample(load_news(path or NEWS_QA), limit, seed)
+                 corpus: list[Path] | None = None, split: str | None = None) -> Dataset:
+    items = stratified_sample(in_split(load_news(path or NEWS_QA), split), limit, seed)
     return Dataset(name="news", items=items, corpus=list(corpus or NEWS_CORPUS))
 
 
@@ -148,8 +168,12 @@ def load_squad(path: str | Path = SQUAD_FILE) -> tuple[list[dict[str, Any]], lis
 
     Every paragraph becomes one article record (``id`` = :func:`paragraph_id`, title = the Wikipedia
     article's title, ready for the JSONL loader); every question one item whose gold evidence is its
-    paragraph. Impossible questions are unanswerable with no gold answers.
+    paragraph. Impossible questions are unanswerable with no gold answers. Each question is in the split
+    of its Wikipedia article (``eval/splits.json``).
     """
+    from rag.evaluation.splits import load_splits, split_of
+
+    splits = load_splits(str(SPLITS_FILE))
     with open(path, encoding="utf-8") as fh:
         data = json.load(fh)
     if not isinstance(data, dict) or "data" not in data:
@@ -168,7 +192,9 @@ def load_squad(path: str | Path = SQUAD_FILE) -> tuple[list[dict[str, Any]], lis
                     id=str(qa.get("id") or f"{pid}-q{len(items)}"), question=qa["question"].strip(),
                     answerable=not impossible, gold_answers=answers,
                     gold_evidence=[{"doc": pid, "text": None}],
-                    category="impossible" if impossible else "answerable", group=title))
+                    category="impossible" if impossible else "answerable", group=title,
+                    required=[answers] if answers else [],
+                    split=split_of("squad2", str(qa.get("id")), [title], splits)))
     return records, items
 
 
@@ -194,7 +220,8 @@ def write_jsonl(records: list[dict[str, Any]], path: Path) -> Path:
     return path
 
 
-def squad_dataset(path: str | Path | None, limit: int | None, seed: int, work_dir: Path) -> Dataset:
+def squad_dataset(path: str | Path | None, limit: int | None, seed: int, work_dir: Path,
+                  split: str | None = None) -> Dataset:
     """The SQuAD questions (sampled) and a JSONL corpus of *every* paragraph under ``work_dir``.
 
     The whole corpus is ingested even for a sample, so retrieval is open-corpus: a question has to
@@ -202,4 +229,4 @@ def squad_dataset(path: str | Path | None, limit: int | None, seed: int, work_di
     """
     records, items = load_squad(path or SQUAD_FILE)
     corpus = write_jsonl(records, work_dir / "squad_paragraphs.jsonl")
-    return Dataset(name="squad2", items=balanced_sample(items, limit, seed), corpus=[corpus])
+    return Dataset(name="squad2", items=balanced_sample(in_split(items, split), limit, seed), corpus=[corpus])

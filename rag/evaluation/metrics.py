@@ -45,6 +45,37 @@ def answer_contains_gold(answer: str, golds: Iterable[str]) -> bool:
     return False
 
 
+def groups_met(answer: str, required: Sequence[Sequence[str]]) -> int:
+    """How many required groups the answer satisfies (a group: one of its alternatives present, as in
+    :func:`answer_contains_gold`)."""
+    return sum(1 for group in required if answer_contains_gold(answer, group))
+
+
+OUTCOMES = ("correct", "answered_wrong", "correct_refusal", "false_refusal")
+
+
+def outcome(answerable: bool, refused: bool, correct_strict: bool) -> str:
+    """One of four outcomes. ``answered_wrong`` covers an answerable question answered incompletely or
+    wrongly and *any* answer to an unanswerable question: what a reader is hurt by most."""
+    if refused:
+        return "false_refusal" if answerable else "correct_refusal"
+    return "correct" if answerable and correct_strict else "answered_wrong"
+
+
+def outcome_rates(outcomes: Sequence[str]) -> dict[str, Any]:
+    """Counts of the four outcomes, the wrong-answer rate over all questions and among answered ones."""
+    n = len(outcomes)
+    counts = {k: sum(1 for o in outcomes if o == k) for k in OUTCOMES}
+    answered = counts["correct"] + counts["answered_wrong"]
+    return {
+        "counts": counts,
+        "n": n,
+        "answered": answered,
+        "wrong_answer_rate": counts["answered_wrong"] / n if n else None,
+        "wrong_among_answered": counts["answered_wrong"] / answered if answered else None,
+    }
+
+
 def _f1(pred_tokens: list[str], gold_tokens: list[str]) -> float:
     if not pred_tokens or not gold_tokens:
         return float(pred_tokens == gold_tokens)

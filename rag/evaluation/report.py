@@ -15,6 +15,8 @@ log = logging.getLogger(__name__)
 
 # headline metrics in display order, with the direction that is better
 HEADLINE = (
+    ("accuracy_strict", "up"), ("wrong_among_answered", "down"), ("wrong_answer_rate", "down"),
+    ("partial_rate", "down"), ("attribution_rate", "up"),
     ("hit_at_5", "up"), ("mrr", "up"), ("answer_accuracy", "up"), ("token_f1", "up"),
     ("faithfulness", "up"), ("citation_precision", "up"), ("citation_recall", "up"),
     ("refusal_precision", "up"), ("refusal_recall", "up"), ("false_refusal_rate", "down"),
@@ -25,10 +27,13 @@ EXTRA = ("faithfulness_raw", "hallucination_rate", "hallucination_rate_raw", "ev
 CHART_METRICS = ("hit_at_5", "answer_accuracy", "faithfulness_raw", "faithfulness", "citation_precision",
                  "refusal_recall", "false_refusal_rate")
 META_COLUMNS = ("balanced_accuracy", "precision", "tpr", "tnr", "false_support_rate", "false_reject_rate")
-CATEGORY_COLUMNS = ("n", "hit_at_5", "answer_accuracy", "token_f1", "faithfulness_raw", "faithfulness",
-                    "refused_share", "latency_p50_ms")
+CATEGORY_COLUMNS = ("n", "hit_at_5", "accuracy_strict", "answer_accuracy", "wrong_among_answered",
+                    "faithfulness", "refused_share", "latency_p50_ms")
+ORIGIN_COLUMNS = ("n", "correct", "answered_wrong", "correct_refusal", "false_refusal", "wrong_among_answered")
 # narrow headers so the terminal table fits 80 columns
-SHORT = {"hit_at_5": "hit@5", "answer_accuracy": "acc", "token_f1": "F1", "faithfulness_raw": "faith raw",
+SHORT = {"hit_at_5": "hit@5", "answer_accuracy": "acc (any part)", "accuracy_strict": "acc strict",
+         "wrong_among_answered": "wrong/answered", "answered_wrong": "wrong", "correct_refusal": "ok refusal",
+         "false_refusal": "false refusal", "token_f1": "F1", "faithfulness_raw": "faith raw",
          "faithfulness": "faith", "refused_share": "refused", "latency_p50_ms": "p50 ms",
          "balanced_accuracy": "bal. acc", "false_support_rate": "false supp",
          "false_reject_rate": "false rej"}
@@ -77,6 +82,15 @@ def print_tables(result: dict[str, Any], console=None) -> None:
         if x.get(name) is not None:
             t.add_row(f"[dim]{name}[/dim]", fmt(x.get(name)))
     console.print(t)
+    origin = m.get("origin") or {}
+    if origin:
+        o = Table(title="who answered: outcome per origin", header_style="bold")
+        o.add_column("origin")
+        for col in ORIGIN_COLUMNS:
+            o.add_column(SHORT.get(col, col), justify="right")
+        for name, row in origin.items():
+            o.add_row(name, *(fmt(row.get(c)) for c in ORIGIN_COLUMNS))
+        console.print(o)
 
     sm = x.get("support_meta")
     if sm:
@@ -124,7 +138,10 @@ def _failures(items: list[dict[str, Any]], limit: int = 25) -> list[str]:
         elif rec["answerable"] and rec["refused"]:
             lines.append(f"- **false refusal** `{rec['id']}` ({rec['category']}) {q} "
                          f"(hit@5={fmt(s.get('hit_at_5'))}; {'; '.join(rec.get('notes', []))[:160]})")
-        elif rec["answerable"] and s.get("correct") is False:
+        elif rec["answerable"] and s.get("partial"):
+            lines.append(f"- **partial answer** `{rec['id']}` ({rec['category']}) {q} → {ans} "
+                         f"(needs all of: {' + '.join('/'.join(g[:2]) for g in rec.get('required', []))})")
+        elif rec["answerable"] and s.get("correct_strict") is False:
             lines.append(f"- **wrong answer** `{rec['id']}` ({rec['category']}) {q} → {ans} "
                          f"(gold: {' / '.join(rec['gold_answers'][:2])})")
         elif s.get("faithfulness") is not None and s["faithfulness"] < 1:
@@ -143,8 +160,16 @@ def markdown(result: dict[str, Any], chart_name: str | None = None) -> str:
         f"- run: {result.get('started', '')}, {result.get('seconds', 0):.0f} s; "
         f"commit {result.get('commit') or '–'}",
         "",
+        f"- split: {result.get('split', 'all')} (eval/splits.json: questions of the dev or test articles)",
+        "",
         "## Metrics",
         "",
+        "Accuracy is strict: every part a complete answer must contain (`required` groups) present and not "
+        "refused; `answer_accuracy` is the old, lenient figure (any gold part). `wrong_among_answered` is "
+        "the share of given answers that are wrong or incomplete (any answer to an unanswerable question "
+        "counts as wrong). `attribution_rate`: of the correct answers, the share whose cited sentences "
+        "include the gold evidence holding every required part (checked against the gold data, not by "
+        "the product's scorer). "
         "Faithfulness is the share of answer sentences the support scorer finds supported by the passages "
         "they cite; `faithfulness_raw` scores the generation *before* verification against the evidence "
         "it cited. Hallucination rate = 1 − faithfulness.",
@@ -152,6 +177,14 @@ def markdown(result: dict[str, Any], chart_name: str | None = None) -> str:
         _md_table(["metric", "value"], [[k, fmt(m.get(k))] for k, _ in HEADLINE]
                   + [[k, fmt(x.get(k))] for k in EXTRA if x.get(k) is not None]),
     ]
+    origin = m.get("origin") or {}
+    if origin:
+        parts += ["", "## Who answered", "",
+                  "Outcomes by the origin of the text: `model` (the LLM's own wording, verified), `recited` "
+                  "(its wording with a citation moved by verification), `quote` (the LLM's answer failed "
+                  "verification and the best evidence sentence was quoted instead), `extractive`, `refusal`.",
+                  "", _md_table(["origin", *ORIGIN_COLUMNS],
+                                [[k, *(fmt(v.get(c)) for c in ORIGIN_COLUMNS)] for k, v in origin.items()])]
     sm = x.get("support_meta")
     if sm:
         parts += ["", "## Support scorer meta-eval", "",

@@ -36,6 +36,10 @@ METRIC_NAMES = (
     "citation_recall", "refusal_precision", "refusal_recall", "false_refusal_rate",
     "latency_p50_ms", "latency_p95_ms",
 )
+# issue #15: figures that cannot flatter (strict multi-part accuracy, wrong answers, who answered, gold
+# attribution, scorers checked against read labels); added to ``metrics`` beside the contract's 12
+STRICT_METRIC_NAMES = ("accuracy_strict", "partial_rate", "wrong_answer_rate", "wrong_among_answered",
+                       "outcomes", "origin", "attribution_rate", "scorer_agreement", "faithfulness_scorer")
 # cached eval indexes; RAG_EVAL_CACHE_DIR moves them (tests point it at a temporary directory)
 CACHE_ROOT = Path(".cache/eval-index")
 SUPPORT_PAIRS = project_path("eval/qa/support.jsonl")
@@ -203,14 +207,17 @@ def item_record(assistant, item: EvalItem, ans: Answer | None, latency_ms: float
     }
     if item.group:
         rec["group"] = item.group
+    rec.update(required=item.required, split=item.split)
     if ans is None:
         rec.update(answer="", refused=False, citations=[], retrieved=[], raw_generation="", raw_citations=[],
-                   evidence=[], notes=[], standalone_question="")
+                   evidence=[], notes=[], standalone_question="", origin="error")
         return rec
+    doc_keys = {p.doc_id: _doc_key(p.meta, p.doc_id) for p in ans.passages}
     rec.update(
         answer=ans.text, refused=ans.refused, standalone_question=ans.standalone_question, notes=ans.notes,
-        citations=[{"n": c.n, "doc_id": c.doc_id, "quote": c.quote, "text": c.text, "start": c.start,
-                    "end": c.end} for c in ans.citations],
+        origin=ans.origin, decision=ans.decision,
+        citations=[{"n": c.n, "doc_id": c.doc_id, "doc": doc_keys.get(c.doc_id, c.doc_id), "quote": c.quote,
+                    "text": c.text, "start": c.start, "end": c.end} for c in ans.citations],
         raw_generation=ans.raw_generation, raw_citations=ans.raw_citations,
         evidence=[{k: e.get(k) for k in ("n", "doc_id", "text", "quote", "start", "end")}
                   for e in ans.evidence],
@@ -301,6 +308,32 @@ def _asked(rec: dict[str, Any]) -> str:
     return rec.get("standalone_question") or rec["question"]
 
 
+def required_of(rec: dict[str, Any]) -> list[list[str]]:
+    """What a complete answer must contain: the item's groups, else its gold answers as one group."""
+    return rec.get("required") or ([list(rec["gold_answers"])] if rec["gold_answers"] else [])
+
+
+def attributed(rec: dict[str, Any], required: list[list[str]]) -> bool:
+    """Whether, for every required group, a cited sentence holding it is gold evidence: on the news set
+    a gold evidence sentence of the named article, on SQuAD a sentence of the gold paragraph. Checked
+    against the gold data, not by the product's own support scorer."""
+    def is_gold(c: dict[str, Any]) -> bool:
+        quote = _norm_ws(c["quote"])
+        for g in rec["gold_evidence"]:
+            if c.get("doc") != g["doc"]:
+                continue
+            if not g.get("text"):
+                return True
+            gold = _norm_ws(g["text"])
+            if gold in quote or quote in gold:
+                return True
+        return False
+
+    gold_cites = [c for c in rec["citations"] if is_gold(c)]
+    return bool(required) and all(any(M.answer_contains_gold(c["quote"], group) for c in gold_cites)
+                                  for group in required)
+
+
 def score_item(rec: dict[str, Any], scorer) -> dict[str, Any]:
     """Per-item scores (kept in ``items[].scores``); aggregation pools them across items."""
     s: dict[str, Any] = {}
@@ -317,6 +350,21 @@ def score_item(rec: dict[str, Any], scorer) -> dict[str, Any]:
         text = "" if rec["refused"] else _MARKER.sub("", rec["answer"])
         s["correct"] = bool(text) and M.answer_contains_gold(text, rec["gold_answers"])
         s["token_f1"] = M.token_f1(text, rec["gold_answers"]) if text else 0.0
+        required = required_of(rec)
+        met = M.groups_met(text, required) if text else 0
+        # strict: every part of a multi-part question; an answer holding some parts is "partial"
+        s["correct_strict"] = bool(text) and bool(required) and met == len(required)
+        s["partial"] = bool(text) and 0 < met < len(required)
+        if s["correct_strict"]:
+            s["attributed"] = attributed(rec, required)
+    s["outcome"] = M.outcome(rec["answerable"], rec["refused"], s.get("correct_strict", False))
+    # the candidate the answer-or-refuse decision judged (given or not): its label for training/scoring
+    cand = (rec.get("decision") or {}).get("candidate")
+    if cand is not None:
+        required = required_of(rec)
+        cand_text = _MARKER.sub("", cand)
+        s["candidate_correct"] = bool(rec["answerable"] and required and cand_text
+                                      and M.groups_met(cand_text, required) == len(required))
     after = [] if rec["refused"] else verified_sentences(rec)
     before = raw_sentences(rec)
     s["sentences"] = len(after)
@@ -382,6 +430,16 @@ def aggregate(items: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, An
         "latency_p50_ms": M.percentile(lat, 50),
         "latency_p95_ms": M.percentile(lat, 95),
     }
+    rates = M.outcome_rates([r["scores"]["outcome"] for r in items])
+    metrics.update(
+        accuracy_strict=M.mean(float(r["scores"]["correct_strict"]) for r in ans),
+        partial_rate=M.mean(float(r["scores"]["partial"]) for r in ans),
+        wrong_answer_rate=rates["wrong_answer_rate"],
+        wrong_among_answered=rates["wrong_among_answered"],
+        outcomes=rates["counts"],
+        origin=origin_split(items),
+        attribution_rate=M.mean(float(r["scores"]["attributed"]) for r in items if "attributed" in r["scores"]),
+    )
     faith_raw = _pooled(items, "faithfulness_raw", "sentences_raw")
     extra = {
         "faithfulness_raw": faith_raw,
@@ -398,6 +456,21 @@ def aggregate(items: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, An
     return metrics, extra
 
 
+def origin_split(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per origin of the answer (model / recited / quote / extractive / refusal): how many, and of the
+    answers it produced how many were right and wrong, so no figure credits the model with a quote."""
+    out: dict[str, dict[str, Any]] = {}
+    for r in items:
+        o = out.setdefault(r.get("origin") or "unknown", {"n": 0, "correct": 0, "answered_wrong": 0,
+                                                           "correct_refusal": 0, "false_refusal": 0})
+        o["n"] += 1
+        o[r["scores"]["outcome"]] += 1
+    for o in out.values():
+        answered = o["correct"] + o["answered_wrong"]
+        o["wrong_among_answered"] = o["answered_wrong"] / answered if answered else None
+    return dict(sorted(out.items()))
+
+
 def per_category(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     cats: dict[str, list[dict[str, Any]]] = {}
     for r in items:
@@ -405,9 +478,19 @@ def per_category(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     out = {}
     for name in sorted(cats):
         m, x = aggregate(cats[name])
+        m.pop("origin")
         out[name] = {"n": len(cats[name]), **m, **{k: x[k] for k in ("faithfulness_raw", "refused_share",
                                                                      "evidence_recall_at_5", "errors")}}
     return out
+
+
+def labelled_agreement(scorer, settings: Settings) -> dict[str, Any]:
+    """Agreement of the support scorer and the decision model with the read labels (see labelled.py)."""
+    from rag.answer.decision import load_model
+    from rag.evaluation import labelled
+
+    return labelled.scorer_agreement(labelled.load(), scorer, load_model(str(settings.decision_model_path)),
+                                     settings.decision_threshold)
 
 
 def support_meta_eval(scorer, path: Path = SUPPORT_PAIRS) -> dict[str, Any] | None:
@@ -501,11 +584,12 @@ def _progress(console, enabled: bool):
         yield p
 
 
-def load_dataset(name: str, file: str | Path | None, limit: int | None, seed: int, work_dir: Path) -> Dataset:
+def load_dataset(name: str, file: str | Path | None, limit: int | None, seed: int, work_dir: Path,
+                 split: str | None = None) -> Dataset:
     if name == "news":
-        return news_dataset(file, limit, seed)
+        return news_dataset(file, limit, seed, split=split)
     if name == "squad2":
-        return squad_dataset(file, limit, seed, work_dir)
+        return squad_dataset(file, limit, seed, work_dir, split=split)
     raise RagError(f"Unknown dataset {name!r}: use news or squad2.")
 
 
@@ -513,7 +597,7 @@ def run_eval(settings: Settings, dataset: str = "news", file: str | Path | None 
              limit: int | None = None, seed: int = 0, index_dir: Path | None = None,
              cache_root: Path | None = None,
              judge: str | None = None, support_pairs: Path | None = SUPPORT_PAIRS, console=None,
-             show_progress: bool = True) -> dict[str, Any]:
+             show_progress: bool = True, split: str | None = None) -> dict[str, Any]:
     """Run one evaluation and return the result dict (the ``--json`` contract plus extras)."""
     import tempfile
 
@@ -528,7 +612,7 @@ def run_eval(settings: Settings, dataset: str = "news", file: str | Path | None 
     t0 = time.perf_counter()
     backend = settings.backend
     with tempfile.TemporaryDirectory(prefix="newsrag-eval-") as tmp:
-        ds = load_dataset(dataset, file, limit, seed, Path(tmp))
+        ds = load_dataset(dataset, file, limit, seed, Path(tmp), split)
         if not ds.items:
             raise RagError("The question set is empty (check the file and --limit).")
         cache = cache_root or Path(os.environ.get("RAG_EVAL_CACHE_DIR") or CACHE_ROOT)
@@ -552,10 +636,18 @@ def run_eval(settings: Settings, dataset: str = "news", file: str | Path | None 
                 prog.advance(task)
         say("scoring the support scorer itself on labelled pairs")
         meta = support_meta_eval(scorer, support_pairs) if support_pairs else None
+        say("checking the scorers against the labelled answers (eval/qa/labelled-answers.jsonl)")
+        agree = labelled_agreement(scorer, settings)
     finally:
         assistant.close()  # frees the answering model before a judge model loads
 
     metrics, extra = aggregate(records)
+    metrics["scorer_agreement"] = agree
+    sa = agree.get("support_scorer") or {}
+    # faithfulness is only as good as the scorer that judged it: name it and show how it agrees with
+    # answers labelled by reading them
+    metrics["faithfulness_scorer"] = {"name": "support scorer (rag/support.py)", "agreement": sa.get("accuracy"),
+                                      "kappa": sa.get("kappa"), "usable_for_headline": sa.get("usable_for_headline")}
     extra["per_category"] = per_category(records)
     if ds.name == "squad2":
         groups: dict[str, list[dict[str, Any]]] = {}
@@ -573,7 +665,8 @@ def run_eval(settings: Settings, dataset: str = "news", file: str | Path | None 
         extra.update(run_judge(judge, settings, records, console, show_progress))
     return {
         "dataset": ds.name, "backend": backend, "n": len(records),
-        "metrics": {k: metrics[k] for k in METRIC_NAMES},
+        "metrics": {k: metrics[k] for k in METRIC_NAMES + STRICT_METRIC_NAMES},
+        "split": split or "all",
         "items": records,
         "metrics_extra": extra,
         "model": _model_name(settings), "limit": limit, "seed": seed, "started": started,
@@ -601,7 +694,7 @@ def run_judge(spec: str, settings: Settings, records: list[dict[str, Any]], cons
 # --------------------------------------------------------------------------------------------------
 
 # metrics where lower is better: a bare number in thresholds.toml is then a maximum
-LOWER_IS_BETTER = {"false_refusal_rate", "hallucination_rate", "hallucination_rate_raw", "latency_p50_ms",
+LOWER_IS_BETTER = {"false_refusal_rate", "wrong_answer_rate", "wrong_among_answered", "partial_rate", "hallucination_rate", "hallucination_rate_raw", "latency_p50_ms",
                    "latency_p95_ms", "errors", "false_support_rate", "false_reject_rate"}
 
 
@@ -699,7 +792,7 @@ def main(args, settings: Settings) -> int:
     thresholds = load_thresholds(args.gate) if args.gate else None  # a bad gate file fails before the run
     result = run_eval(settings, dataset=args.dataset, file=args.file, limit=args.limit, seed=args.seed,
                       index_dir=Path(args.index) if getattr(args, "index", None) else None,
-                      judge=args.judge, console=err)
+                      judge=args.judge, console=err, split=getattr(args, "split", None))
     print_tables(result, out)
     if args.json_out:
         path = Path(args.json_out)

@@ -29,12 +29,15 @@ class LLMBackend(Protocol):
     name: str  # "local" | "openai"
     model: str  # model id for reports
 
-    def complete_json(self, messages: list[dict], schema: dict, max_tokens: int = 160) -> str:
-        """The raw JSON text produced under the JSON-schema constraint."""
+    def complete_json(self, messages: list[dict], schema: dict, max_tokens: int = 160,
+                      logprobs: list | None = None) -> str:
+        """The raw JSON text produced under the JSON-schema constraint. With a ``logprobs`` list, the
+        (token, log-probability) pairs of the output are appended to it when the server reports them."""
         ...
 
-    def stream_json(self, messages: list[dict], schema: dict, max_tokens: int = 160) -> Iterator[str]:
-        """Text deltas of the same JSON, as they are generated."""
+    def stream_json(self, messages: list[dict], schema: dict, max_tokens: int = 160,
+                    logprobs: list | None = None) -> Iterator[str]:
+        """Text deltas of the same JSON, as they are generated (``logprobs`` as in ``complete_json``)."""
         ...
 
     def complete_text(self, messages: list[dict], max_tokens: int = 160) -> str:
@@ -105,11 +108,13 @@ class OpenAIChatBackend:
 
     # --- the protocol --------------------------------------------------------------------
 
-    def complete_json(self, messages: list[dict], schema: dict, max_tokens: int = 160) -> str:
-        return self._chat(messages, max_tokens, self._schema_kwargs(schema))
+    def complete_json(self, messages: list[dict], schema: dict, max_tokens: int = 160,
+                      logprobs: list | None = None) -> str:
+        return self._chat(messages, max_tokens, self._schema_kwargs(schema), logprobs)
 
-    def stream_json(self, messages: list[dict], schema: dict, max_tokens: int = 160) -> Iterator[str]:
-        return self._stream(messages, max_tokens, self._schema_kwargs(schema))
+    def stream_json(self, messages: list[dict], schema: dict, max_tokens: int = 160,
+                    logprobs: list | None = None) -> Iterator[str]:
+        return self._stream(messages, max_tokens, self._schema_kwargs(schema), logprobs)
 
     def complete_text(self, messages: list[dict], max_tokens: int = 160) -> str:
         return self._chat(messages, max_tokens, {})
@@ -137,34 +142,47 @@ class OpenAIChatBackend:
         """Request fields that constrain the output to ``schema``."""
         return {"response_format": response_format(schema)}
 
-    def _chat(self, messages: list[dict], max_tokens: int, extra: dict[str, Any]) -> str:
+    def _chat(self, messages: list[dict], max_tokens: int, extra: dict[str, Any],
+              logprobs: list | None = None) -> str:
         if self._closed:
             raise RagError(f"The {self.name} LLM backend was closed.")
+        if logprobs is not None:
+            extra = {**extra, "logprobs": True}
         try:
             resp = self.llm.chat(_to_chat_messages(messages), max_tokens=max_tokens, **extra)
         except Exception as exc:  # noqa: BLE001 - mapped to a user message
             raise self._error(exc) from exc
-        _warn_if_truncated(getattr(resp.raw, "choices", None), max_tokens)
+        choices = getattr(resp.raw, "choices", None)
+        _warn_if_truncated(choices, max_tokens)
+        if logprobs is not None and choices:
+            logprobs.extend(_token_logprobs(choices[0]))
         return resp.message.content or ""
 
-    def _stream(self, messages: list[dict], max_tokens: int, extra: dict[str, Any]) -> Iterator[str]:
+    def _stream(self, messages: list[dict], max_tokens: int, extra: dict[str, Any],
+                logprobs: list | None = None) -> Iterator[str]:
         if self._closed:
             raise RagError(f"The {self.name} LLM backend was closed.")
         request_id = uuid.uuid4().hex
         headers = {**extra.pop("extra_headers", {}), _STREAM_HEADER: request_id}
+        if logprobs is not None:
+            extra = {**extra, "logprobs": True}
         try:
             gen = self.llm.stream_chat(
                 _to_chat_messages(messages), max_tokens=max_tokens, extra_headers=headers, **extra
             )
         except Exception as exc:  # noqa: BLE001 - mapped to a user message
             raise self._error(exc) from exc
-        return self._deltas(gen, request_id, max_tokens)
+        return self._deltas(gen, request_id, max_tokens, logprobs)
 
-    def _deltas(self, gen, request_id: str, max_tokens: int) -> Iterator[str]:
+    def _deltas(self, gen, request_id: str, max_tokens: int, logprobs: list | None = None) -> Iterator[str]:
         last = None
         try:
             for chunk in gen:
                 last = chunk
+                if logprobs is not None:
+                    choices = getattr(chunk.raw, "choices", None)
+                    if choices:
+                        logprobs.extend(_token_logprobs(choices[0]))
                 if chunk.delta:
                     yield chunk.delta
         except Exception as exc:  # noqa: BLE001 - mapped to a user message
@@ -220,6 +238,12 @@ def _to_chat_messages(messages: list[dict]):
         return [ChatMessage(role=m["role"], content=m["content"]) for m in messages]
     except (KeyError, TypeError, ValueError) as exc:
         raise RagError(f"Bad chat message (need role and content): {exc}") from exc
+
+
+def _token_logprobs(choice) -> list[tuple[str, float]]:
+    """(token, log-probability) pairs of an OpenAI-style choice; [] when the server sent none."""
+    content = getattr(getattr(choice, "logprobs", None), "content", None) or []
+    return [(str(t.token), float(t.logprob)) for t in content if getattr(t, "logprob", None) is not None]
 
 
 def _warn_if_truncated(choices, max_tokens: int) -> None:

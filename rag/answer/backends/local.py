@@ -197,7 +197,7 @@ class LocalBackend(OpenAIChatBackend):
     name = "local"
 
     def __init__(self, settings, *, compact_json: bool = True) -> None:
-        from rag.models import REGISTRY, resolve_model
+        from rag.models import REGISTRY, canonical_name, resolve_model
 
         path = resolve_model(settings.local_model, settings)
         config = ServerConfig(
@@ -210,7 +210,8 @@ class LocalBackend(OpenAIChatBackend):
         self.compact_json = compact_json and self.server.llguidance
         super().__init__(
             base_url=f"{self.server.base_url}/v1",
-            model=settings.local_model if settings.local_model in REGISTRY else path.name,
+            model=canonical_name(settings.local_model) if canonical_name(settings.local_model) in REGISTRY
+            else path.name,
             api_key=self.server.api_key,
             timeout=settings.llm_timeout_s,
             max_retries=0,  # a local server that fails will fail again

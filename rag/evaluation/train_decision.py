@@ -1,0 +1,188 @@
+"""Fit the answer-or-refuse decision (``rag/answer/decision.py``) on eval runs of the dev splits.
+
+Input: ``newsrag eval --json`` files run with the decision collecting rather than deciding
+(``RAG_DECISION_THRESHOLD=0``, and ``RAG_ANSWERABILITY_RULES=feature`` so the rules' verdict is a feature
+and every question reaches a candidate answer). Each item with a candidate gives one example: its
+features, and whether the candidate is strictly correct (every required part, answerable question).
+
+Method: standardised logistic regression; the regularisation and the question of whether the rules
+keep their veto are chosen by grouped cross-validation over *articles* (no article's questions are in
+both a training and a validation fold); the threshold is the lowest at which the pooled out-of-fold
+dev answers are at most ``--target-wrong`` wrong, i.e. the most answers for the stated risk. Test
+items are refused as training data.
+
+    python -m rag.evaluation.train_decision var/decision/*.json --out rag/answer/decision_model.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.answer.decision import DecisionModel
+
+C_GRID = (0.03, 0.1, 0.3, 1.0, 3.0)
+
+
+def group_of(rec: dict[str, Any], dataset: str) -> str:
+    """The article a question is about (its CV group): the SQuAD title, or the first gold/about article."""
+    if rec.get("group"):
+        return f"{dataset}:{rec['group']}"
+    docs = [e["doc"] for e in rec.get("gold_evidence") or []]
+    return f"{dataset}:{docs[0]}" if docs else f"{dataset}:{rec['id']}"
+
+
+def load_examples(paths: list[Path]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(examples with a candidate, all items) of dev runs; raises on a test item."""
+    examples, items = [], []
+    for path in paths:
+        run = json.loads(Path(path).read_text(encoding="utf-8"))
+        for rec in run["items"]:
+            if rec.get("split") not in ("dev",):
+                raise SystemExit(f"{path}: item {rec['id']} is in split {rec.get('split')!r}: "
+                                 "the decision is fitted on dev items only")
+            row = {"run": str(path), "backend": run["backend"], "dataset": run["dataset"], "id": rec["id"],
+                   "answerable": rec["answerable"], "group": group_of(rec, run["dataset"]),
+                   "refused": rec["refused"], "decision": rec.get("decision")}
+            items.append(row)
+            d = rec.get("decision")
+            if d and d.get("features") is not None and "candidate_correct" in rec["scores"]:
+                examples.append({**row, "features": d["features"], "y": int(rec["scores"]["candidate_correct"])})
+    return examples, items
+
+
+def _auc(y: np.ndarray, p: np.ndarray) -> float | None:
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(y, p)) if 0 < y.sum() < len(y) else None
+
+
+def outcomes_at(items: list[dict[str, Any]], p: dict[int, float], y: dict[int, int], t: float,
+                veto: bool) -> dict[str, float | None]:
+    """Chain figures on ``items`` when candidates with p >= t are given (``p``/``y`` by item index)."""
+    correct = wrong = ok_refusal = false_refusal = 0
+    for i, it in enumerate(items):
+        d = it["decision"]
+        given = i in p and p[i] >= t
+        if veto and d and (not d["features"].get("rules_ok", 1) or d["features"].get("withheld", 0)):
+            given = False
+        if given:
+            if y[i]:
+                correct += 1
+            else:
+                wrong += 1
+        elif it["answerable"]:
+            false_refusal += 1
+        else:
+            ok_refusal += 1
+    n_ans = sum(1 for it in items if it["answerable"])
+    n_un = len(items) - n_ans
+    answered = correct + wrong
+    return {"accuracy_strict": correct / n_ans if n_ans else None,
+            "refusal_recall": ok_refusal / n_un if n_un else None,
+            "false_refusal_rate": false_refusal / n_ans if n_ans else None,
+            "wrong_among_answered": wrong / answered if answered else None, "answered": answered}
+
+
+def choose_threshold(items, p, y, target: float, veto: bool) -> tuple[float, dict[str, Any]]:
+    """The lowest threshold whose answers are at most ``target`` wrong (most answers at that risk)."""
+    for t in np.round(np.arange(0.0, 1.0, 0.01), 2):
+        fig = outcomes_at(items, p, y, float(t), veto)
+        if fig["wrong_among_answered"] is not None and fig["wrong_among_answered"] <= target:
+            return float(t), fig
+    return 1.0, outcomes_at(items, p, y, 1.0, veto)
+
+
+def fit(examples: list[dict[str, Any]], names: list[str], c: float):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    x = np.array([[e["features"].get(n, 0.0) for n in names] for e in examples], dtype=float)
+    y = np.array([e["y"] for e in examples])
+    scaler = StandardScaler().fit(x)
+    clf = LogisticRegression(C=c, max_iter=2000).fit(scaler.transform(x), y)
+    return scaler, clf
+
+
+def oof(examples: list[dict[str, Any]], names: list[str], c: float, folds: int) -> np.ndarray:
+    """Out-of-fold p(correct), folds grouped by article."""
+    from sklearn.model_selection import GroupKFold
+
+    y = np.array([e["y"] for e in examples])
+    groups = [e["group"] for e in examples]
+    out = np.zeros(len(examples))
+    for tr, va in GroupKFold(n_splits=folds).split(np.zeros(len(y)), y, groups):
+        scaler, clf = fit([examples[i] for i in tr], names, c)
+        xv = np.array([[examples[i]["features"].get(n, 0.0) for n in names] for i in va], dtype=float)
+        out[va] = clf.predict_proba(scaler.transform(xv))[:, 1]
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("runs", nargs="+", type=Path, help="eval --json files of dev-split runs")
+    ap.add_argument("--out", type=Path, default=Path("rag/answer/decision_model.json"))
+    ap.add_argument("--target-wrong", type=float, default=0.20, help="max share of wrong answers among given")
+    ap.add_argument("--folds", type=int, default=5)
+    args = ap.parse_args(argv)
+
+    examples, items = load_examples(args.runs)
+    if len(examples) < 20:
+        raise SystemExit(f"only {len(examples)} examples with a candidate answer: run more dev questions")
+    names = sorted(examples[0]["features"])
+    y = np.array([e["y"] for e in examples])
+    folds = min(args.folds, len({e["group"] for e in examples}))
+    idx = {(e["run"], e["id"]): k for k, e in enumerate(examples)}
+    keyed = [(it["run"], it["id"]) for it in items]
+
+    report: dict[str, Any] = {"examples": len(examples), "positives": int(y.sum()), "items": len(items),
+                              "groups": len({e["group"] for e in examples}), "folds": folds, "cv": {}}
+    best = None
+    for c in C_GRID:
+        p_oof = oof(examples, names, c, folds)
+        auc = _auc(y, p_oof)
+        report["cv"][str(c)] = {"auc": auc}
+        if auc is not None and (best is None or auc > best[1]):
+            best = (c, auc, p_oof)
+    assert best is not None, "every example has the same label"
+    c, auc, p_oof = best
+    p_by = {i: float(p_oof[idx[k]]) for i, k in enumerate(keyed) if k in idx}
+    y_by = {i: int(examples[idx[k]]["y"]) for i, k in enumerate(keyed) if k in idx}
+    choices = {}
+    for veto in (False, True):
+        t, fig = choose_threshold(items, p_by, y_by, args.target_wrong, veto)
+        choices["veto" if veto else "feature"] = {"threshold": t, **fig}
+    # the rules keep their veto only if, at the same risk, it gives more correct answers out of fold
+    rules = max(choices, key=lambda k: (choices[k]["accuracy_strict"] or 0, k == "feature"))
+    per_backend = {}
+    for backend in sorted({it["backend"] for it in items}):
+        for dataset in sorted({it["dataset"] for it in items}):
+            sub = [i for i, it in enumerate(items) if it["backend"] == backend and it["dataset"] == dataset]
+            if sub:
+                per_backend[f"{dataset}/{backend}"] = outcomes_at(
+                    [items[i] for i in sub], {j: p_by[i] for j, i in enumerate(sub) if i in p_by},
+                    {j: y_by[i] for j, i in enumerate(sub) if i in y_by}, choices[rules]["threshold"],
+                    rules == "veto")
+    scaler, clf = fit(examples, names, c)
+    model = DecisionModel(
+        features=tuple(names), mean=tuple(float(v) for v in scaler.mean_),
+        scale=tuple(float(v) for v in scaler.scale_), coef=tuple(float(v) for v in clf.coef_[0]),
+        intercept=float(clf.intercept_[0]),
+        info={"trained": time.strftime("%Y-%m-%d %H:%M"), "runs": [str(p) for p in args.runs],
+              "C": c, "cv_auc": auc, "target_wrong_among_answered": args.target_wrong,
+              "threshold": choices[rules]["threshold"], "answerability_rules": rules,
+              "dev_out_of_fold": choices, "dev_out_of_fold_per_run": per_backend, **report})
+    args.out.write_text(json.dumps(model.to_json(), indent=1) + "\n", encoding="utf-8")
+    print(json.dumps(model.info, indent=1))
+    print(f"wrote {args.out}: set decision_threshold = {choices[rules]['threshold']} and "
+          f"answerability_rules = {rules!r} in rag/settings.py")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

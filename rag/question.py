@@ -1,0 +1,151 @@
+"""Question analysis, in one place: what a question asks for and what it names.
+
+The answering chain reads a question several times (evidence ranking, the answerability rules,
+verification, the answer-or-refuse decision); each reads the same :class:`QuestionAnalysis`, computed
+once per question by :func:`analyse` (cached), instead of re-parsing the question its own way.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from rag import textutil as tu
+from rag.textutil import content_set, content_stems, extract_entities, number_values
+
+_WH = re.compile(r"\b(who|whom|whose|what|which|when|where|why|how)\b", re.I)
+
+
+@dataclass(frozen=True)
+class QuestionAnalysis:
+    """What the chain needs to know about a question (all derived from its text)."""
+
+    text: str
+    wh: str  # the question word ("who", "how", ...; "" when none)
+    kind: str  # the kind of answer asked for ("a number", "a place", ...; "" when not clear)
+    names: tuple[str, ...]  # names the question gives
+    name_terms: frozenset[str]  # stemmed words of those names
+    other_terms: frozenset[str]  # the other stemmed content words
+    premise: tuple[str, ...]  # events the question assumes ("when she conceded" -> "conceded")
+
+
+@lru_cache(maxsize=512)
+def analyse(question: str) -> QuestionAnalysis:
+    wh = _WH.search(question)
+    names, other = question_terms(question)
+    return QuestionAnalysis(
+        text=question, wh=wh.group(1).lower() if wh else "", kind=asked_kind(question),
+        names=tuple(e.text for e in extract_entities(question)), name_terms=frozenset(names),
+        other_terms=frozenset(other), premise=tuple(premise_verbs(question)))
+
+
+def question_terms(question: str) -> tuple[set[str], set[str]]:
+    """(name terms, other content terms) of a question, stemmed."""
+    names: set[str] = set()
+    for ent in extract_entities(question):
+        names |= content_set(ent.text)
+    return names, content_set(question) - names
+
+
+def name_heads(question: str) -> set[str]:
+    """The last stem of each name in the question: news names a person or body in full once and by
+    surname or short form after that ("Lloyd Austin" ... "Austin said")."""
+    return {st[-1] for e in extract_entities(question) if (st := content_stems(e.text))}
+
+
+# What kind of answer a question asks for, by its opening words. Only the unambiguous openings: an
+# answer of the wrong kind ("2,100 cubic metres per second" for "How old is ...?") is no answer, however
+# well its sentence matches the question's names.
+_ASKS = [
+    ("an age", re.compile(r"^\s*(?:how old|(?:at )?what age)\b", re.I)),
+    ("a number", re.compile(r"^\s*(?:how (?:many|much)|what (?:percentage|percent|share|proportion|number)"
+                            r"|by how (?:many|much))\b", re.I)),
+    ("a clock time", re.compile(r"^\s*(?:at )?what (?:time|hour)\b", re.I)),
+    ("a time or date", re.compile(r"^\s*(?:when|(?:on |in )?what (?:date|day|year|month))\b", re.I)),
+    ("a reason", re.compile(r"^\s*why\b", re.I)),
+    ("a place", re.compile(r"^\s*(?:where|(?:in|from) (?:which|what) (?:town|city|country|village|region|province))\b",
+                           re.I)),
+]
+# what names a place when the answer has no new proper name: "in a village near the border"
+_PLACE_WORD = re.compile(
+    r"\b(?:town|village|city|capital|country|province|region|district|county|state|island|coast|river|valley|"
+    r"street|road|square|port|harbour|harbor|airport|station|stadium|court|hospital|school|university|college|"
+    r"abroad|overseas|home|border|north|south|east|west|northern|southern|eastern|western|upstream|"
+    r"downstream|kilomet(?:re|er)s?|miles?|near|outside|inside)\b", re.I)
+_NOT_PLACES = re.compile(r"^(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|january|february|march|"
+                         r"april|may|june|july|august|september|october|november|december|i|the|a|an)$", re.I)
+_CLOCK = re.compile(r"\b\d{1,2}(?::\d{2})?\s*(?:a\.?m\b|p\.?m\b|h\b|hours\b|o'clock)|\b\d{1,2}:\d{2}\b|\b(?:noon|midday|"
+                    r"midnight)\b", re.I)
+_CLAUSE = re.compile(r"\b(?:because|after|since|due|so|as|to|for|over|amid|following|that|is|are|was|were|had|has|"
+                     r"have|would|could|will|did|does|\w{3,}ed|\w{3,}ing)\b", re.I)
+_AGE = re.compile(r"\b(?:aged?|years?[- ]old|year-olds?|birthday|born)\b", re.I)
+_TIME_WORD = re.compile(
+    r"\b(?:\d{1,4}|a\.m|p\.m|noon|midnight|morning|afternoon|evening|night|overnight|dawn|dusk|today|yesterday|"
+    r"tomorrow|week|weekend|month|year|decade|century|ago|later|earlier|since|until|before|after|during|"
+    r"january|february|march|april|may|june|july|august|september|october|november|december|"
+    r"jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec|monday|tuesday|wednesday|thursday|friday|saturday|sunday|"
+    r"spring|summer|autumn|fall|winter)\b", re.I)
+
+
+def asked_kind(question: str) -> str:
+    for kind, rx in _ASKS:
+        if rx.search(question):
+            return kind
+    return ""
+
+
+def gives_kind(kind: str, text: str, evidence: str = "", question: str = "") -> bool:
+    if kind == "a number":
+        return bool(number_values(text))
+    if kind == "a time or date":
+        return bool(_TIME_WORD.search(text))
+    if kind == "a clock time":
+        return bool(_CLOCK.search(text))
+    if kind == "a reason":
+        # a reason is a clause ("seals were broken", "after 14 boxes were found"), not a bare name
+        return bool(_CLAUSE.search(text))
+    if kind == "a place":
+        # a proper name the question does not already have, or a word that locates something
+        words = re.findall(r"[A-Za-z][\w'’-]*", text)
+        asked = question.lower()
+        new_names = [w for i, w in enumerate(words) if w[0].isupper() and not _NOT_PLACES.match(w)
+                     and w.lower() not in asked and (i > 0 or len(words) <= 4)]
+        return bool(new_names or _PLACE_WORD.search(text))
+    if kind == "an age":
+        # the number must be an age: "aged 54", "54 years old", "Varro-Quent, 54, said" (a bare number
+        # right after a name in the evidence, the news convention)
+        if not number_values(text):
+            return False
+        return bool(_AGE.search(text) or _AGE.search(evidence) or
+                    any(re.search(rf"[A-Za-z], {re.escape(n)},", evidence) for n in re.findall(r"\d{1,3}", text)))
+    return True
+
+
+_PREMISE_CLAUSE = re.compile(r"\b(?:when|after|before|while|once)\s+([^,?;]+)", re.I)
+_WHY_NAME_VERB = re.compile(r"^\s*[Ww]hy\s+(?:did|does|do)\s+((?:[A-Z][\w'’.-]*\s+)+)([a-z]+)\b")
+# past tenses spelt like the present: "when the embankment burst" reports a burst
+_SAME_FORM_PAST = {"burst", "cut", "hit", "put", "shut", "quit", "split", "spread", "struck", "cast", "upset"}
+
+
+def premise_verbs(question: str) -> list[str]:
+    """Past-tense verbs of a "when/after/before ..." clause: "What did she say when she conceded the
+    election?" assumes she conceded. (Only clauses with a past-tense verb: "after the collapse" states
+    no event of its own.)"""
+    out = []
+    # "Why did Sorcha Penhallow-Ries resign ...?" assumes she resigned
+    m = _WHY_NAME_VERB.match(question)
+    if m and m.group(2).lower() not in tu.STOPWORDS:
+        out.append(m.group(2).lower())
+    for m in _PREMISE_CLAUSE.finditer(question):
+        if not question[:m.start()].strip():
+            continue  # "When did she found the party?" asks when; it assumes nothing
+        for w in re.findall(r"[A-Za-z]+", m.group(1)):
+            lw = w.lower()
+            if w[0].isupper():
+                continue  # names are checked as names
+            if (lw.endswith("ed") and len(lw) > 4) or (lw in tu.IRREGULAR and tu.IRREGULAR[lw] != lw) or (
+                    lw in _SAME_FORM_PAST and not m.group(1).lower().startswith(lw)):
+                out.append(lw)
+                break  # the clause's first verb is its event
+    return out
