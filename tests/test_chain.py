@@ -461,3 +461,27 @@ def test_a_quote_on_topic_by_its_headline_only():
     q2 = "How much does a return ticket on the Vessa Valley railway cost?"
     v = verify(fare.display_text, [1], [fare], SupportScorer(), question=q2)
     assert not v.sentences and "something else" in v.dropped[0][1][0]
+
+
+def test_the_decision_refuses_a_verified_answer_it_judges_unlikely(seed_assistant, tmp_path):
+    """One answer-or-refuse decision after verification, for every origin: a model whose p(correct) is
+    low refuses even a verified extractive quote, and says why; a low threshold gives it."""
+    import json as _json
+
+    from rag.answer.chain import AnswerChain
+    from rag.answer.decision import DecisionModel
+
+    low = DecisionModel(features=("rules_ok",), mean=(0.0,), scale=(1.0,), coef=(0.0,), intercept=-2.0)
+    path = tmp_path / "decision.json"
+    path.write_text(_json.dumps(low.to_json()))
+    q = "How many mortar rounds landed in the embassy compound?"
+    for threshold, refused in ((0.5, True), (0.05, False)):
+        chain = AnswerChain(seed_assistant.settings.model_copy(update={
+            "backend": "extractive", "decision_model_path": path, "decision_threshold": threshold}),
+            index_getter=lambda: seed_assistant.index)
+        ans = chain.answer(q)
+        assert ans.refused is refused
+        assert ans.decision and abs(ans.decision["p_correct"] - 0.119) < 0.01
+        assert "seven mortar rounds" in ans.decision["candidate"]
+        assert any("answer-or-refuse decision" in n for n in ans.notes)
+        assert ans.origin == ("refusal" if refused else "extractive")

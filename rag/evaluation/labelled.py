@@ -79,7 +79,8 @@ def scorer_agreement(rows: list[dict[str, Any]], scorer=None, decision_model=Non
     """Agreement of each available scorer with the read labels.
 
     - ``support_scorer``: predicts ``label_support == "supported"``;
-    - ``decision_model``: p(correct) >= threshold predicts "supported and answers the question".
+    - ``decision_model``: p(correct) >= threshold predicts "supported and answers the question" (test-split
+      rows only).
     """
     out: dict[str, Any] = {"labelled_rows": len(rows)}
     if not rows:
@@ -88,7 +89,8 @@ def scorer_agreement(rows: list[dict[str, Any]], scorer=None, decision_model=Non
         gold = [r["label_support"] == "supported" for r in rows]
         out["support_scorer"] = agreement([support_scorer_says(r, scorer) for r in rows], gold)
     if decision_model is not None and decision_threshold is not None:
-        have = [r for r in rows if r.get("decision_features")]
+        # only answers to test-split questions: the model was fitted on the dev ones
+        have = [r for r in rows if r.get("decision_features") and r.get("split") == "test"]
         gold = [r["label_support"] == "supported" and bool(r["label_answers"]) for r in have]
         pred = [decision_model.p_correct(r["decision_features"]) >= decision_threshold for r in have]
         out["decision_model"] = agreement(pred, gold)
