@@ -66,7 +66,14 @@ _ASKS = [
     ("a reason", re.compile(r"^\s*why\b", re.I)),
     ("a place", re.compile(r"^\s*(?:where|(?:in|from) (?:which|what) (?:town|city|country|village|region|province))\b",
                            re.I)),
+    # "What is X?" with nothing else asked: what X is, not a fact that merely mentions X
+    ("a definition", re.compile(r"^\s*what (?:is|are|was|were) (?!the (?:name|number|cost|price|age|date|size)\b)"
+                                r"(?:an? |the )?[^?,]{1,50}\?\s*$", re.I)),
 ]
+# "... is described by Boyle's law": a relation to X, not what X is (one form of a supported sentence
+# that does not answer the question)
+_NOT_A_DEFINITION = re.compile(r"\b(?:is|are|was|were|be|being)\s+(?:described|governed|explained|covered|determined|"
+                               r"modell?ed|characteri[sz]ed|predicted|named|influenced)\s+by\b", re.I)
 # what names a place when the answer has no new proper name: "in a village near the border"
 _PLACE_WORD = re.compile(
     r"\b(?:town|village|city|capital|country|province|region|district|county|state|island|coast|river|valley|"
@@ -112,6 +119,8 @@ def gives_kind(kind: str, text: str, evidence: str = "", question: str = "") -> 
         new_names = [w for i, w in enumerate(words) if w[0].isupper() and not _NOT_PLACES.match(w)
                      and w.lower() not in asked and (i > 0 or len(words) <= 4)]
         return bool(new_names or _PLACE_WORD.search(text))
+    if kind == "a definition":
+        return not _NOT_A_DEFINITION.search(text)
     if kind == "an age":
         # the number must be an age: "aged 54", "54 years old", "Varro-Quent, 54, said" (a bare number
         # right after a name in the evidence, the news convention)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from rag.answer import prompts
 from rag.answer.decision import answer_logprobs
 from rag.answer.evidence import EvidenceItem, select_evidence
+from rag.answer.sanitise import without_instructions
 from rag.answer.verify import Verification, premise_contradicted, verify
 from rag.settings import Settings
 from rag.types import Answer, Citation, Passage, RagError, Timings
@@ -300,7 +301,11 @@ class AnswerChain:
         t0 = time.perf_counter()
         hist = normalise_history(history, self.settings.max_history_turns)
         # an instruction to the model inside the message is not part of what is asked
-        standalone = prompts.without_instructions(self.condense(question, hist))
+        standalone = without_instructions(self.condense(question, hist))
+        if not standalone:
+            timings = Timings(retrieve_ms=(time.perf_counter() - t0) * 1000)
+            return (question, [], [], "the message only instructs the assistant: there is no question about the "
+                    "articles to answer", timings, t0, hist, RuleVerdict(False, 1, False))
         passages, qv = self.retrieve(standalone, k, filters)
         timings = Timings(retrieve_ms=(time.perf_counter() - t0) * 1000)
         if not passages:
@@ -359,7 +364,7 @@ class AnswerChain:
                 yield {"type": "answer", "answer": self._refusal(
                     question, standalone, passages, "the model judged the evidence insufficient", timings, items)}
                 return
-            messages = prompts.answer_messages(items, prompts.without_instructions(question) if hist else standalone,
+            messages = prompts.answer_messages(items, (without_instructions(question) or question) if hist else standalone,
                                            hist)
             schema = prompts.answer_schema(len(items))
             token_lps: list | None = [] if self.settings.llm_logprobs else None

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rag.answer.sanitise import is_instruction
 from rag.ingest.sentences import split_sentences
 from rag.question import asked_kind, gives_kind, name_heads, question_terms
 from rag.textutil import content_set
@@ -46,11 +47,6 @@ def refers_back(sentence: str, before: str) -> bool:
 
 # "Who/Which <noun> ...?" asks for a name the question does not contain.
 _ASKS_NAME = re.compile(r"^\s*(?:who|whom|which)\b", re.I)
-
-_INJECTION = re.compile(r"\b(ignore (?:all |any )?(?:previous|prior|above) instructions|system prompt|"
-                        r"disregard (?:the|your) instructions|answer (?:every|all|each|any) (?:question|user)s?|"
-                        r"(?:always |only )?(?:cite|reply|respond|answer) (?:with|using) \[\d{1,3}\]|cite \[\d{1,3}\])"
-                        r"|^\s*(?:system|user|assistant)\s*:|^\s*\[\d{1,3}\]", re.I)
 
 
 @dataclass
@@ -169,6 +165,8 @@ def select_evidence(question: str, passages: list[Passage], embedder, articles, 
             sent = base[s:e] if base is not None else p.text[s - p.start:e - p.start]
             if len(sent) < 12:
                 continue  # headline fragments, datelines
+            if is_instruction(sent):
+                continue  # instructions or fake turns inside an article report nothing: never evidence
             ctx, cs, before = "", s, ""
             if base is not None and s in prev_of:
                 before = base[prev_of[s][0]:prev_of[s][1]]
@@ -221,8 +219,6 @@ def select_evidence(question: str, passages: list[Passage], embedder, articles, 
             # a headline matches many questions but rarely states the answer, and small models copy
             # its names into answers: it is evidence of last resort
             factor *= 0.5
-        if _INJECTION.search(c["sent"]):
-            factor *= 0.5  # instructions or fake turns inside an article are not evidence of anything
         prior = answer_prior(c["shown"])
         c["dense"], c["lex"], c["score"], c["order"] = d, lex, score * factor + prior, order * factor + prior
     cands.sort(key=lambda c: -c["order"])

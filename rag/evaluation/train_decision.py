@@ -86,16 +86,25 @@ def outcomes_at(items: list[dict[str, Any]], p: dict[int, float], y: dict[int, i
     return {"accuracy_strict": correct / n_ans if n_ans else None,
             "refusal_recall": ok_refusal / n_un if n_un else None,
             "false_refusal_rate": false_refusal / n_ans if n_ans else None,
-            "wrong_among_answered": wrong / answered if answered else None, "answered": answered}
+            "wrong_among_answered": wrong / answered if answered else None, "answered": answered,
+            "correct": correct, "wrong": wrong}
 
 
-def choose_threshold(items, p, y, target: float, veto: bool) -> tuple[float, dict[str, Any]]:
-    """The lowest threshold whose answers are at most ``target`` wrong (most answers at that risk)."""
-    for t in np.round(np.arange(0.0, 1.0, 0.01), 2):
-        fig = outcomes_at(items, p, y, float(t), veto)
-        if fig["wrong_among_answered"] is not None and fig["wrong_among_answered"] <= target:
-            return float(t), fig
-    return 1.0, outcomes_at(items, p, y, 1.0, veto)
+def choose_threshold(items, p, y, target: float, veto: bool,
+                     max_false_refusals: float) -> tuple[float, dict[str, Any]]:
+    """The lowest threshold whose answers are at most ``target`` wrong (most answers at that risk), when
+    that costs no more than ``max_false_refusals``; otherwise the highest threshold within that budget
+    (as many wrong answers refused as the false-refusal budget allows)."""
+    grid = [float(t) for t in np.round(np.arange(0.0, 1.0, 0.01), 2)]
+    figs = {t: outcomes_at(items, p, y, t, veto) for t in grid}
+    within = [t for t in grid if (figs[t]["false_refusal_rate"] or 0) <= max_false_refusals]
+    for t in within:
+        w = figs[t]["wrong_among_answered"]
+        if w is not None and w <= target:
+            return t, {**figs[t], "rule": f"wrong among answered <= {target}"}
+    t = max(within) if within else 0.0
+    return t, {**figs[t], "rule": f"the wrong-answer target {target} is out of reach on dev: the highest "
+                                  f"threshold with false refusals <= {max_false_refusals}"}
 
 
 def fit(examples: list[dict[str, Any]], names: list[str], c: float):
@@ -128,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("runs", nargs="+", type=Path, help="eval --json files of dev-split runs")
     ap.add_argument("--out", type=Path, default=Path("rag/answer/decision_model.json"))
     ap.add_argument("--target-wrong", type=float, default=0.20, help="max share of wrong answers among given")
+    ap.add_argument("--max-false-refusals", type=float, default=0.12,
+                    help="false-refusal budget on dev (share of answerable questions refused)")
     ap.add_argument("--folds", type=int, default=5)
     args = ap.parse_args(argv)
 
@@ -155,10 +166,11 @@ def main(argv: list[str] | None = None) -> int:
     y_by = {i: int(examples[idx[k]]["y"]) for i, k in enumerate(keyed) if k in idx}
     choices = {}
     for veto in (False, True):
-        t, fig = choose_threshold(items, p_by, y_by, args.target_wrong, veto)
+        t, fig = choose_threshold(items, p_by, y_by, args.target_wrong, veto, args.max_false_refusals)
         choices["veto" if veto else "feature"] = {"threshold": t, **fig}
     # the rules keep their veto only if, at the same risk, it gives more correct answers out of fold
-    rules = max(choices, key=lambda k: (choices[k]["accuracy_strict"] or 0, k == "feature"))
+    # (a wrong answer costs as much as a right one gains; ties go to the learned decision alone)
+    rules = max(choices, key=lambda k: (choices[k]["correct"] - choices[k]["wrong"], k == "feature"))
     per_backend = {}
     for backend in sorted({it["backend"] for it in items}):
         for dataset in sorted({it["dataset"] for it in items}):
