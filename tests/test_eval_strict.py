@@ -153,3 +153,17 @@ def test_decide_refuses_below_the_threshold():
     assert decide(d, 0.99, None).answer  # without a model the candidate is given
     f = decide(d, 0.5, None).features
     assert f["origin_extractive"] == 1.0 and f["wh_how"] == 1.0 and f["asks_kind"] == 1.0 and f["gives_kind"] == 0
+
+
+def test_decision_figures_auc_and_accuracy():
+    from rag.evaluation.runner import decision_figures
+    from rag.settings import Settings
+
+    def item(p, ok):
+        return {"decision": {"p_correct": p}, "scores": {"candidate_correct": ok}}
+
+    items = [item(0.9, True), item(0.7, False), item(0.6, True), item(0.2, False), {"scores": {}}]
+    f = decision_figures(items, Settings(decision_threshold=0.5))
+    assert f["judged"] == 4 and f["candidates_correct"] == 2
+    assert f["roc_auc"] == 0.75  # 3 of the 4 (correct, wrong) pairs ordered right
+    assert f["accuracy_at_threshold"] == 0.75

@@ -39,7 +39,8 @@ METRIC_NAMES = (
 # issue #15: figures that cannot flatter (strict multi-part accuracy, wrong answers, who answered, gold
 # attribution, scorers checked against read labels); added to ``metrics`` beside the contract's 12
 STRICT_METRIC_NAMES = ("accuracy_strict", "partial_rate", "wrong_answer_rate", "wrong_among_answered",
-                       "outcomes", "origin", "attribution_rate", "scorer_agreement", "faithfulness_scorer")
+                       "outcomes", "origin", "attribution_rate", "scorer_agreement", "faithfulness_scorer",
+                       "decision")
 # cached eval indexes; RAG_EVAL_CACHE_DIR moves them (tests point it at a temporary directory)
 CACHE_ROOT = Path(".cache/eval-index")
 SUPPORT_PAIRS = project_path("eval/qa/support.jsonl")
@@ -484,6 +485,27 @@ def per_category(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def decision_figures(items: list[dict[str, Any]], settings: Settings) -> dict[str, Any]:
+    """The answer-or-refuse decision model's own figures on this run: over the candidates it judged,
+    ROC AUC of p(correct) against "the candidate is strictly correct", and its accuracy at the threshold."""
+    judged = [r for r in items if (r.get("decision") or {}).get("p_correct") is not None
+              and "candidate_correct" in r["scores"]]
+    out: dict[str, Any] = {"model": str(settings.decision_model_path), "threshold": settings.decision_threshold,
+                           "judged": len(judged), "roc_auc": None, "accuracy_at_threshold": None}
+    if not judged:
+        return out
+    ys = [bool(r["scores"]["candidate_correct"]) for r in judged]
+    ps = [float(r["decision"]["p_correct"]) for r in judged]
+    out["accuracy_at_threshold"] = sum((p >= settings.decision_threshold) == y for p, y in zip(ps, ys, strict=True)) / len(ys)
+    out["candidates_correct"] = sum(ys)
+    pos = [p for p, y in zip(ps, ys, strict=True) if y]
+    neg = [p for p, y in zip(ps, ys, strict=True) if not y]
+    if pos and neg:  # AUC = P(a correct candidate scores above a wrong one), ties counting half
+        wins = sum((p > q) + 0.5 * (p == q) for p in pos for q in neg)
+        out["roc_auc"] = wins / (len(pos) * len(neg))
+    return out
+
+
 def labelled_agreement(scorer, settings: Settings) -> dict[str, Any]:
     """Agreement of the support scorer and the decision model with the read labels (see labelled.py)."""
     from rag.answer.decision import load_model
@@ -642,6 +664,7 @@ def run_eval(settings: Settings, dataset: str = "news", file: str | Path | None 
         assistant.close()  # frees the answering model before a judge model loads
 
     metrics, extra = aggregate(records)
+    metrics["decision"] = decision_figures(records, settings)
     metrics["scorer_agreement"] = agree
     sa = agree.get("support_scorer") or {}
     # faithfulness is only as good as the scorer that judged it: name it and show how it agrees with

@@ -132,7 +132,45 @@ def oof(examples: list[dict[str, Any]], names: list[str], c: float, folds: int) 
     return out
 
 
+def apply(model_path: Path, runs: list[Path], threshold: float, veto: bool) -> dict[str, Any]:
+    """The chain's figures on runs collected with the decision off, as if ``model_path`` had decided:
+    a what-if used to choose defaults; the figures the README reports come from real runs."""
+    from rag.answer.decision import load_model
+
+    model = load_model(str(model_path))
+    out = {}
+    for path in runs:
+        run = json.loads(Path(path).read_text(encoding="utf-8"))
+        items, p, y = [], {}, {}
+        for rec in run["items"]:
+            d = rec.get("decision")
+            items.append({"answerable": rec["answerable"], "decision": d})
+            if d and d.get("features") is not None and "candidate_correct" in rec["scores"]:
+                p[len(items) - 1] = model.p_correct(d["features"])
+                y[len(items) - 1] = int(rec["scores"]["candidate_correct"])
+        ys = np.array([y[i] for i in sorted(p)])
+        ps = np.array([p[i] for i in sorted(p)])
+        lat = sorted(rec["latency_ms"] for rec in run["items"])
+        out[str(path)] = {"n": len(items), "auc": _auc(ys, ps), "p50_ms": lat[len(lat) // 2] if lat else None,
+                          **outcomes_at(items, p, y, threshold, veto)}
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
+    import sys
+
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv and argv[0] == "apply":
+        ap = argparse.ArgumentParser(description="what-if: a decision model applied to collected runs")
+        ap.add_argument("cmd")
+        ap.add_argument("runs", nargs="+", type=Path)
+        ap.add_argument("--model", type=Path, required=True)
+        ap.add_argument("--threshold", type=float, required=True)
+        ap.add_argument("--veto", action="store_true", help="the answerability rules keep their veto")
+        a = ap.parse_args(argv)
+        print(json.dumps(apply(a.model, a.runs, a.threshold, a.veto), indent=1))
+        return 0
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("runs", nargs="+", type=Path, help="eval --json files of dev-split runs")
     ap.add_argument("--out", type=Path, default=Path("rag/answer/decision_model.json"))
