@@ -167,3 +167,35 @@ def test_decision_figures_auc_and_accuracy():
     assert f["judged"] == 4 and f["candidates_correct"] == 2
     assert f["roc_auc"] == 0.75  # 3 of the 4 (correct, wrong) pairs ordered right
     assert f["accuracy_at_threshold"] == 0.75
+
+
+def _run(tmp_path, name, split, n=60, seed=0):
+    """A synthetic collected run: one informative feature, articles as groups."""
+    import random
+
+    rng = random.Random(seed)
+    items = []
+    for i in range(n):
+        ok = rng.random() < 0.5
+        answerable = ok or rng.random() < 0.4
+        items.append({"id": f"{name}{i}", "split": split, "answerable": answerable, "refused": False,
+                      "group": f"art{i % 6}", "gold_evidence": [],
+                      "decision": {"features": {"signal": (1.0 if ok else 0.0) + rng.gauss(0, 0.6), "noise": rng.random()}},
+                      "scores": {"candidate_correct": ok}})
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps({"dataset": "squad2", "backend": "extractive", "items": items}))
+    return path
+
+
+def test_train_decision_fits_on_dev_and_refuses_test_items(tmp_path):
+    from rag.answer.decision import load_model
+    from rag.evaluation.train_decision import main
+
+    out = tmp_path / "model.json"
+    assert main([str(_run(tmp_path, "d", "dev")), "--out", str(out), "--folds", "3"]) == 0
+    info = json.loads(out.read_text())["info"]
+    assert info["cv_auc"] > 0.7 and 0 <= info["threshold"] <= 1 and info["answerability_rules"] in ("veto", "feature")
+    model = load_model(str(out))
+    assert model.p_correct({"signal": 1.5, "noise": 0.5}) > model.p_correct({"signal": -0.5, "noise": 0.5})
+    with pytest.raises(SystemExit, match="dev items only"):
+        main([str(_run(tmp_path, "t", "test")), "--out", str(out)])
