@@ -128,6 +128,15 @@ def passage_html(p: Any) -> str:
     )
 
 
+# who produced an answer, in the reader's words (Answer.origin)
+ORIGIN_LABELS = {
+    "model": "the model's wording, checked against the sources",
+    "recited": "the model's wording, citations corrected",
+    "quote": "quoted from the article (the model's wording failed the check)",
+    "extractive": "quoted from the article",
+}
+
+
 def _answer_html(answer: Any, turn_id: int) -> str:
     if answer.refused:
         closest = ""
@@ -154,6 +163,9 @@ def turn_html(turn: Turn, turn_id: int) -> str:
         footer = []
         if turn.answer.backend:
             footer.append(esc(turn.answer.backend))
+        who = ORIGIN_LABELS.get(getattr(turn.answer, "origin", ""), "")
+        if who:
+            footer.append(f'<span class="nr-origin" title="who produced this answer">{esc(who)}</span>')
         total = getattr(turn.answer.timings, "total_ms", 0) or 0
         if total:
             footer.append(f"{total / 1000:.1f} s" if total >= 1000 else f"{total:.0f} ms")

@@ -309,6 +309,19 @@ def test_answer_and_citation_html_escape_everything():
     assert "<script" not in html and "<img" not in html
 
 
+def test_the_reader_sees_who_produced_the_answer():
+    from rag.types import Answer
+    from rag.ui_render import Turn, conversation_html
+
+    def foot(origin: str) -> str:
+        ans = Answer(question="q", text="Seven. [1]", refused=False, backend="local", origin=origin)
+        return conversation_html([Turn(question="q", status="done", answer=ans)], 1).split("nr-foot")[1]
+
+    assert "quoted from the article (the model&#x27;s wording failed the check)" in foot("quote")
+    assert "the model&#x27;s wording, checked against the sources" in foot("model")
+    assert "quoted from the article" in foot("extractive") and "nr-origin" not in foot("")
+
+
 def test_library_and_results_html_escape_and_filter():
     from rag.index.manifest import DocEntry
     from rag.ui_render import article_html, ingest_results_html, library_html
