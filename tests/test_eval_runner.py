@@ -25,7 +25,14 @@ from rag.evaluation.datasets import (
     stratified_sample,
     write_jsonl,
 )
-from rag.evaluation.runner import METRIC_NAMES, gate, gold_hits, load_thresholds, split_cited
+from rag.evaluation.runner import (
+    METRIC_NAMES,
+    STRICT_METRIC_NAMES,
+    gate,
+    gold_hits,
+    load_thresholds,
+    split_cited,
+)
 from rag.types import RagError
 
 CONTRACT_KEYS = ["dataset", "backend", "n", "metrics", "items"]
@@ -295,8 +302,11 @@ def test_tiny_eval_writes_the_contract(tiny_run):
     code, res, _, _ = tiny_run
     assert list(res)[:5] == CONTRACT_KEYS
     assert res["dataset"] == "news" and res["backend"] == "extractive" and res["n"] == 4
-    assert list(res["metrics"]) == list(METRIC_NAMES)
+    # the DESIGN.md contract's 12, in order, then the figures that cannot flatter (#15)
+    assert list(res["metrics"]) == list(METRIC_NAMES) + list(STRICT_METRIC_NAMES)
     m = res["metrics"]
+    assert m["outcomes"] and sum(m["outcomes"].values()) == 4 and 0 <= m["wrong_answer_rate"] <= 1
+    assert set(m["origin"]) <= {"extractive", "refusal"} and m["faithfulness_scorer"]["name"]
     for name in METRIC_NAMES:
         assert m[name] is None or isinstance(m[name], (int, float)), name
     assert 0 <= m["answer_accuracy"] <= 1 and m["latency_p50_ms"] > 0

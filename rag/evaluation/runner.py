@@ -733,6 +733,18 @@ def _bar(name: str, spec: Any) -> tuple[str, float]:
     return ("max" if name in LOWER_IS_BETTER else "min"), float(spec)
 
 
+def _lookup(result: dict[str, Any], name: str) -> Any:
+    """A metric by name, in ``metrics`` then ``metrics_extra``; a dotted name reaches inside
+    (``scorer_agreement.support_scorer.accuracy``)."""
+    for root in (result["metrics"], result.get("metrics_extra", {})):
+        value: Any = root
+        for part in name.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if value is not None:
+            return value
+    return None
+
+
 def gate(result: dict[str, Any], thresholds: dict[str, Any]) -> tuple[list[str], list[str]]:
     """(failures, passes) of ``result`` against parsed thresholds.toml.
 
@@ -748,8 +760,7 @@ def gate(result: dict[str, Any], thresholds: dict[str, Any]) -> tuple[list[str],
     if not isinstance(section, dict) or not section:
         fails.append(f"no {where} thresholds in the gate file")
         section = {}
-    checks = [(where, k, v, result["metrics"].get(k, result.get("metrics_extra", {}).get(k)))
-              for k, v in section.items()]
+    checks = [(where, k, v, _lookup(result, k)) for k, v in section.items()]
     meta = result.get("metrics_extra", {}).get("support_meta") or {}
     checks += [("[support]", k, v, meta.get(k)) for k, v in (thresholds.get("support") or {}).items()]
     for where_, name, spec, value in checks:
