@@ -1,0 +1,24 @@
+"""rag/question.py: the one analysis of a question that the chain's steps read."""
+
+from __future__ import annotations
+
+from rag.question import analyse, asked_kind, gives_kind
+
+
+def test_analysis_is_computed_once_and_holds_what_the_steps_read():
+    q = "What did Juniper Hask-Morrow say when she conceded the 2032 election?"
+    a = analyse(q)
+    assert a is analyse(q)  # cached: every step reads the same object
+    assert a.wh == "what" and "Juniper Hask-Morrow" in a.names and a.premise == ("conceded",)
+    assert "elect" in " ".join(a.other_terms) and not (a.name_terms & a.other_terms)
+
+
+def test_kinds_of_answer():
+    assert asked_kind("How many rounds landed?") == "a number"
+    assert asked_kind("Where did she grow up?") == "a place"
+    assert asked_kind("Why did he resign?") == "a reason"
+    assert asked_kind("What is a spillway?") == "a definition"
+    assert asked_kind("What is the name of the chip?") == ""  # a name, not a definition
+    assert not gives_kind("a definition", "The pressure in the jar is governed by Boyle's law.")
+    assert gives_kind("a definition", "A spillway is a channel that carries surplus water past a dam.")
+    assert gives_kind("a number", "seven rounds") and not gives_kind("a number", "several rounds")
