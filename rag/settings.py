@@ -51,6 +51,12 @@ class Settings(BaseSettings):
     chroma_port: int = Field(
         default=8000, validation_alias=AliasChoices("RAG_CHROMA_PORT", "CHROMA_PORT", "chroma_port")
     )
+    sync_interval_s: float = Field(
+        default=0.5, ge=0, description="Server mode: how often (at most) a reader checks whether another "
+        "process committed, before reading the manifest.")
+    lock_ttl_s: float = Field(
+        default=120.0, gt=0, description="Server mode: a writer lock not refreshed for this long counts as "
+        "abandoned (its process died) and may be taken over.")
 
     # --- ingest --------------------------------------------------------------------------
     max_file_mb: float = Field(default=20.0, gt=0, description="Files larger than this are refused.")

@@ -63,14 +63,14 @@ def test_retrieve_bench_small(tmp_path):
 
 
 def test_retrieve_bench_index_opens_as_a_real_index(tmp_path):
-    """The synthetic scale index is a consistent NewsIndex: check() passes and BM25 finds its texts."""
+    """The synthetic scale index is a consistent index: check() passes and BM25 finds its texts."""
     from bench.retrieve import build_synthetic_index
-    from rag.index.store import NewsIndex
+    from rag.index.backend import open_index
     from rag.settings import Settings
 
     info = build_synthetic_index(tmp_path / "idx", 60, seed=5)
     assert info["chunks"] == 60
-    index = NewsIndex(Settings(index_dir=tmp_path / "idx", backend="extractive"))
+    index = open_index(Settings(index_dir=tmp_path / "idx", backend="extractive"))
     rep = index.check()
     assert rep.ok, rep.problems
     assert rep.chunks == 60 and index.chroma.count() == 60

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, SEED_FILE
 
-from rag.ingest.sentences import split_sentences
+from rag.text.sentences import split_sentences
 from rag.types import IndexMismatchError, RagError
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rag.ingest.sentences import split_sentences
+from rag.text.sentences import split_sentences
 from rag.textutil import content_set
 from rag.types import Passage
 

@@ -123,7 +123,7 @@ _INSTRUCTION = re.compile(
 
 def without_instructions(question: str) -> str:
     """The question without sentences that instruct the model (kept whole if nothing else is left)."""
-    from rag.ingest.sentences import split_sentences
+    from rag.text.sentences import split_sentences
 
     parts = [question[a:b] for a, b in split_sentences(question)]
     kept = [p for p in parts if not _INSTRUCTION.search(p)]
