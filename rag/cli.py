@@ -92,6 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--judge", default=None, help="LLM judge: OpenAI-compatible base URL or a local model name")
     _common(p)
 
+    p = sub.add_parser("config", help="print every effective setting and where it came from")
+    p.add_argument("--backend", choices=["local", "extractive", "openai"], default=None)
+    p.add_argument("--model", default=None)
+    p.add_argument("--json", action="store_true")
+    _common(p)
+
     p = sub.add_parser("bench", help="run a benchmark (ingest, retrieve, answer, startup, concurrency)")
     p.add_argument("bench_args", nargs=argparse.REMAINDER)
 
@@ -103,6 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
 def _settings(args):
     from rag.settings import Settings
 
+    return Settings(**_arguments(args))
+
+
+def _arguments(args) -> dict:
+    """The settings given on the command line (they override env, toml and defaults)."""
     over = {}
     if getattr(args, "index", None):
         over["index_dir"] = Path(args.index)
@@ -113,7 +124,7 @@ def _settings(args):
             over["openai_model"] = args.model
         else:
             over["local_model"] = args.model
-    return Settings(**over)
+    return over
 
 
 def _filters(args) -> dict:
@@ -140,6 +151,8 @@ def run(args) -> int:
         from rag.ui import serve
 
         return serve(_settings(args), host=args.host, port=args.port, auth=args.auth, insecure=args.insecure)
+    if cmd == "config":
+        return _print_config(_settings(args), _arguments(args), args.json)
     if cmd == "eval":
         from rag.evaluation.runner import main as eval_main
 
@@ -212,6 +225,22 @@ def run(args) -> int:
                 print(f"  - {p}")
         return 0 if report.ok else 1
     raise SystemExit(f"unknown command {cmd}")
+
+
+def _print_config(settings, arguments: dict, as_json: bool) -> int:
+    from rag.settings import explain
+
+    report = explain(settings, arguments)
+    if as_json:
+        _print_json(report)
+        return 0
+    print(f"Settings file: {report['toml_file'] or 'none (RAG_CONFIG or ./newsrag.toml)'}")
+    for group, about in report["groups"].items():
+        print(f"\n[{group}] {about}")
+        for row in (r for r in report["settings"] if r["group"] == group):
+            print(f"  {row['name']} = {row['value']!r}  ({row['source']}; {row['env']})")
+            print(f"      {row['description']}")
+    return 0
 
 
 def _print_rebuild(result) -> int:
