@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -68,12 +66,12 @@ def test_environment_is_read_only_in_settings_and_the_offline_setup():
     assert readers <= allowed, sorted(readers - allowed)
 
 
-def test_newsrag_config_json_lists_every_setting():
+def test_newsrag_config_json_lists_every_setting(capsys):
+    from rag.cli import main
     from rag.settings import Settings
 
-    out = subprocess.run([sys.executable, "-m", "rag.cli", "config", "--json", "--backend", "extractive"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=120, check=True)
-    report = json.loads(out.stdout)
+    assert main(["config", "--json", "--backend", "extractive"]) == 0
+    report = json.loads(capsys.readouterr().out)
     rows = {r["name"]: r for r in report["settings"]}
     assert set(rows) == set(Settings.model_fields)
     assert rows["backend"]["value"] == "extractive" and rows["backend"]["source"] == "argument"

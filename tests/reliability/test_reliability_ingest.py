@@ -28,6 +28,8 @@ from hypothesis import strategies as st
 from rag.faults import POINTS
 from rag.types import RagError
 
+TIER = "integration"  # the tests below load the embedding model or Chroma, or run the CLI (conftest.py)
+
 # ---------------------------------------------------------------------------- shared helpers
 # Articles every later check must still find: a distinctive name, a question and the fact it answers.
 BASELINE = {

@@ -10,6 +10,8 @@ import json
 import subprocess
 import sys
 
+TIER = "integration"  # the tests below load the embedding model or Chroma, or run the CLI (conftest.py)
+
 SAMPLE = ('The U.S. Embassy was hit on Oct. 5 by nearly seven rounds. Mr. Austin said "no." He left at 3 p.m. '
           'on Friday.\n\nA new paragraph, with Gen. Lee, follows. "It was bad," she said.')
 

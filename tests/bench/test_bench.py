@@ -9,6 +9,8 @@ import sys
 import pytest
 from conftest import ROOT
 
+TIER = "integration"  # the tests below load the embedding model or Chroma, or run the CLI (conftest.py)
+
 INGEST_KEYS = {"articles", "chunks", "ours_chunks_per_s", "raw_encode_chunks_per_s",
                "llamaindex_default_chunks_per_s", "ratio_vs_raw", "ratio_vs_llamaindex", "peak_rss_mb"}
 RETRIEVE_KEYS = {"chunks", "dense_p50_ms", "dense_p95_ms", "bm25_p50_ms", "bm25_p95_ms", "hybrid_p50_ms",
