@@ -7,6 +7,7 @@ commits; each calls ``IndexBase.__init__`` first.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from rag.index.check import CheckReport, check_consistency
 from rag.index.manifest import DocEntry, Manifest
 from rag.settings import Settings
 from rag.types import Article, Chunk, IndexMismatchError, RagError
+
+log = logging.getLogger(__name__)
 
 Chunker = Callable[[Article], list[Chunk]]
 
@@ -86,6 +89,22 @@ class IndexBase:
 
     def _bm25_problems(self, m: Manifest, expected: set[str]) -> list[str]:
         raise NotImplementedError
+
+    def _repair_chunks(self, m: Manifest, where: str, rebuild: str) -> None:
+        """Delete the chunks ``m`` does not list (an interrupted ingest's); raise when listed ones are gone,
+        which only a rebuild mends. Caller holds the writer lock."""
+        if self.chroma.count() == m.n_chunks:  # the id set is built only when the counts disagree
+            return
+        expected = m.chunk_ids()
+        have = self.chroma.all_ids()
+        orphans = sorted(have - expected)
+        if orphans:
+            log.warning("removing %d orphan chunk(s) left by an interrupted ingest", len(orphans))
+            self.chroma.delete(orphans)
+        missing = expected - have
+        if missing:
+            raise RagError(f"The index {where} is damaged: {len(missing)} chunk(s) listed in the manifest are "
+                           f"missing from Chroma. Run {rebuild}.")
 
     # ------------------------------------------------------------------ writes
     def _embed_and_upsert(self, all_chunks: list[tuple[Article, Chunk]], progress=None, on_batch=None) -> None:

@@ -127,18 +127,7 @@ class ServerNewsIndex(IndexBase):
     def repair(self) -> None:
         """Undo what an interrupted writer left. Caller holds the writer lock (no other writer runs)."""
         self._repair_records()
-        m = self._manifest
-        expected = m.chunk_ids()
-        if self._chroma.count() != len(expected):
-            have = self._chroma.all_ids()
-            orphans = sorted(have - expected)
-            if orphans:
-                log.warning("removing %d orphan chunk(s) left by an interrupted ingest", len(orphans))
-                self._chroma.delete(orphans)
-            missing = expected - have
-            if missing:
-                raise RagError(f"The index on {self.where} is damaged: {len(missing)} chunk(s) listed in the "
-                               "manifest are missing from Chroma. Run `newsrag index rebuild`.")
+        self._repair_chunks(self._manifest, f"on {self.where}", "`newsrag index rebuild`")
 
     def _manifest_to_check(self) -> Manifest:
         self.sync(force=True)

@@ -212,19 +212,7 @@ class EmbeddedIndex(IndexBase):
     def repair(self) -> None:
         """Remove orphans of an interrupted ingest and bring BM25 in line. Caller holds the lock."""
         m = self.manifest
-        if self.chroma.count() != m.n_chunks:  # the id set is built only when the counts disagree
-            expected = m.chunk_ids()
-            have = self.chroma.all_ids()
-            orphans = sorted(have - expected)
-            if orphans:
-                log.warning("removing %d orphan chunk(s) left by an interrupted ingest", len(orphans))
-                self.chroma.delete(orphans)
-            missing = expected - have
-            if missing:
-                raise RagError(
-                    f"The index in {self.root} is damaged: {len(missing)} chunk(s) listed in the manifest are "
-                    f"missing from Chroma. Run `newsrag index rebuild --index {self.root}`."
-                )
+        self._repair_chunks(m, f"in {self.root}", f"`newsrag index rebuild --index {self.root}`")
         # Orphan article files exist only after an interrupted commit, which leaves its marker behind:
         # listing every article file at each open would cost seconds at a million articles.
         if self._pending_marker.exists():

@@ -73,3 +73,18 @@ def test_both_backends_implement_the_protocol():
         init = cls.__init__.__code__.co_names
         for name in members:
             assert hasattr(cls, name) or name in init or name in ("settings", "root", "embedder"), (cls, name)
+
+
+def test_repair_removes_orphan_chunks_and_refuses_when_listed_ones_are_gone(tmp_path):
+    from fakes import HashingEmbedder, MemoryVectors
+
+    from rag.index.base import IndexBase
+    from rag.settings import Settings
+
+    ix = IndexBase(Settings(index_dir=tmp_path), embedder=HashingEmbedder())
+    ix.chroma = MemoryVectors()
+    ix.chroma.upsert(["a-0000", "a-0001", "z-0000"], [[1.0], [1.0], [1.0]], ["", "", ""], [{}, {}, {}])
+    ix._repair_chunks(_manifest(("a", "a.txt", 2)), "in X", "`rebuild`")
+    assert ix.chroma.all_ids() == {"a-0000", "a-0001"}  # the interrupted ingest's chunk is gone
+    with pytest.raises(RagError, match=r"The index in X is damaged: 1 chunk\(s\) listed .* Run `rebuild`\."):
+        ix._repair_chunks(_manifest(("a", "a.txt", 3)), "in X", "`rebuild`")
