@@ -81,7 +81,8 @@ class IndexLock:
 
 class EmbeddedIndex(IndexBase):
     """The index of one deployment, stored under ``settings.index_dir`` (Chroma embedded in this process).
-    ``rag.index.backend.open_index`` opens this one or the server index (rag/index/server_index.py)."""
+    ``rag.index.backend.open_index`` opens this one or the server index (rag/index/server_index.py), so
+    this class never sees server-mode settings."""
 
     ORPHAN_CHUNKS_NOTE = ("{n} orphan chunk(s) in Chroma not in the manifest (interrupted ingest); "
                           "they are removed at the next ingest, or run `newsrag index rebuild`")
@@ -107,7 +108,7 @@ class EmbeddedIndex(IndexBase):
         self._chroma_lock = threading.Lock()
         self._chroma_opening: tuple[threading.Thread, list] | None = None
         self.bm25: BM25Index | None = None
-        if repair and not settings.server_mode and self.manifest.docs and self.manifest.embed_dim:
+        if repair and self.manifest.docs and self.manifest.embed_dim:
             # Chroma loads a collection's HNSW graph on the first operation (~2 s at 100k chunks, in Rust,
             # without the GIL): let it load in a thread while this one loads the embedding model and BM25.
             self._open_chroma_in_background(self.manifest.embed_dim)
@@ -316,18 +317,15 @@ class EmbeddedIndex(IndexBase):
                     log.warning("skipping %s: %s", doc_id, exc)
                     self.articles.set_aside(doc_id)  # kept for inspection, no longer an "orphan"
             keys = {d.doc_id: (d.key, d.content_hash) for d in m.docs.values()}
-            if self.settings.server_mode:
-                self.chroma.reset_collection(self.model_id, self.embedder.dim)
-            else:
-                # Recreate the embedded store from scratch: it may be the damaged part.
-                import shutil
+            # Recreate the embedded store from scratch: it may be the damaged part.
+            import shutil
 
-                from chromadb.api.client import SharedSystemClient
+            from chromadb.api.client import SharedSystemClient
 
-                self._chroma = None
-                SharedSystemClient.clear_system_cache()
-                shutil.rmtree(self.root / "chroma", ignore_errors=True)
-                self.chroma.reset_collection(self.model_id, self.embedder.dim)
+            self._chroma = None
+            SharedSystemClient.clear_system_cache()
+            shutil.rmtree(self.root / "chroma", ignore_errors=True)
+            self.chroma.reset_collection(self.model_id, self.embedder.dim)
             fresh = Manifest(furniture=m.furniture, generation=m.generation)
             self.manifest = fresh
             new = []
