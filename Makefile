@@ -19,7 +19,7 @@ export LLAMA_INDEX_CACHE_DIR := $(CURDIR)/.cache/llama_index
 export GRADIO_TEMP_DIR := $(CURDIR)/var/gradio
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup models test-models system-deps ingest run serve test lint eval eval-gate bench clean
+.PHONY: setup models test-models system-deps ingest run serve test test-fast lint eval eval-gate bench clean
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -63,6 +63,11 @@ test: setup test-models system-deps
 	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 	$(MAKE) eval-gate
+
+# The unit tier only (no embedding model, Chroma, LLM or browser; tests/conftest.py): under a minute.
+test-fast: setup
+	$(PY) -m pytest -m unit -q $(PYTEST_ARGS); rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
 # The CI gate, on the test splits (eval/splits.json): the whole news test split with the extractive
 # backend and the default local model, the SQuAD 2.0 test split in full (extractive) and 120 of its

@@ -84,7 +84,7 @@ def speed_and_determinism(texts: list[str], batch_size: int, repeat: int, seed: 
 
 def _hit_at_5(backend: str, corpus: Path, qs: list[tuple[str, set[str]]], index_dir: Path) -> dict[str, float]:
     from rag.api import Assistant
-    from rag.retrieve import HybridSearch
+    from rag.retrieve.hybrid import HybridSearch
     from rag.settings import Settings
 
     os.environ["RAG_EMBED_BACKEND"] = backend

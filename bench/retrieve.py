@@ -2,11 +2,11 @@
 
 Embedding 100,000 chunks takes hours on 2 cores, so the scale indexes are written *directly* into the
 store: synthetic chunk texts (``bench.corpus.chunk_texts``) with **random unit vectors**, a manifest,
-article files and a BM25 index at the manifest's generation: exactly what ``NewsIndex`` opens.
+article files and a BM25 index at the manifest's generation: exactly what ``open_index`` opens.
 Random vectors have no cluster structure, the hard case for HNSW, so dense latencies are, if
 anything, pessimistic. Queries are real: real questions embedded by the real model.
 
-Measured in a fresh process per size: ``open_s`` (``NewsIndex(settings)`` until ready: Chroma open,
+Measured in a fresh process per size: ``open_s`` (``open_index(settings)`` until ready: Chroma open,
 model load, BM25 load), then, warm, per query: ``dense`` = query embedding + Chroma kNN,
 ``bm25`` = BM25 search, ``hybrid`` = ``HybridSearch.search`` (embedding, both searches, RRF, texts).
 """
@@ -136,13 +136,13 @@ def queries(n: int, seed: int) -> list[str]:
 def measure(index_dir: str, n_queries: int, seed: int, collection: str = "news") -> dict[str, Any]:
     """Runs inside the worker: cold open, then warm latencies."""
     from bench.common import percentile
-    from rag.index.store import NewsIndex
-    from rag.retrieve import HybridSearch
+    from rag.index.backend import open_index
+    from rag.retrieve.hybrid import HybridSearch
     from rag.settings import Settings
 
     settings = Settings(index_dir=Path(index_dir), backend="extractive", collection=collection)
     t0, c0 = time.perf_counter(), time.process_time()
-    index = NewsIndex(settings)
+    index = open_index(settings)
     open_s, open_cpu_s = time.perf_counter() - t0, time.process_time() - c0
     retriever = HybridSearch(index)
     qs = queries(n_queries, seed + 1)

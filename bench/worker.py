@@ -31,7 +31,7 @@ def ingest_ours(a: dict[str, Any]) -> dict[str, Any]:
     index = asst.index  # opens Chroma, loads the embedder
     index.embedder.encode(["warm-up"])
     index.embedder.tokenizer("warm-up")
-    from rag.ingest.sentences import split_sentences
+    from rag.text.sentences import split_sentences
 
     split_sentences("Warm up the sentence splitter. It loads once per process.")
     t0 = time.perf_counter()

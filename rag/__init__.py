@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
-# llama.cpp (via OpenMP) busy-waits between tasks by default; on a shared 2-core machine that made
-# decoding ~10x slower. The variable is read once, when the OpenMP runtime loads (torch shares it),
-# so it is set here, before anything heavy is imported.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from rag.logging_setup import set_openmp_passive
+
+# before anything heavy is imported: the OpenMP runtime reads it once, when it loads
+set_openmp_passive()
 
 __all__ = ["Assistant", "Settings", "Answer", "Citation", "Passage", "RagError"]
 __version__ = "0.1.0"

@@ -39,9 +39,9 @@ class Assistant:
         if self._index is None:
             with self._lock:
                 if self._index is None:
-                    from rag.index.store import NewsIndex
+                    from rag.index.backend import open_index
 
-                    self._index = NewsIndex(self.settings)
+                    self._index = open_index(self.settings)
         return self._index
 
     def ingest(self, paths: str | Path | list[str | Path], prune: bool = False,
@@ -55,14 +55,14 @@ class Assistant:
         return ingest(self.index, list(paths), prune=prune, show_progress=show_progress)
 
     def search(self, query: str, k: int | None = None, filters: dict | None = None) -> list[Passage]:
-        from rag.retrieve import HybridSearch
+        from rag.retrieve.hybrid import HybridSearch
 
         query = self._validate_question(query)
         return HybridSearch(self.index, top_k=k, filters=filters).search(query)
 
     def retriever(self, k: int | None = None, filters: dict | None = None):
         """A llama-index ``BaseRetriever`` over this index."""
-        from rag.retriever_llamaindex import HybridRetriever
+        from rag.retrieve.llamaindex import HybridRetriever
 
         return HybridRetriever(self.index, top_k=k, filters=filters)
 
@@ -80,8 +80,28 @@ class Assistant:
             raise RagError(f"No article with id {unknown[0]!r} in the index; `newsrag list` shows the ids.")
         return self.index.remove(doc_ids)
 
-    def check(self):
+    def check(self, read_only: bool = False):
+        """Whether manifest, article store, Chroma and BM25 agree. ``read_only`` opens a not yet opened
+        index without repairing it, so the report shows damage as found (``newsrag index check``)."""
+        if read_only:
+            with self._lock:
+                if self._index is None:
+                    from rag.index.backend import open_index
+
+                    self._index = open_index(self.settings, repair=False)
         return self.index.check()
+
+    def rebuild(self, progress=None):
+        """Rebuild vectors and BM25 from the stored article texts (rag/index/repair.py). This assistant's
+        open index is dropped first and reopened, repaired, on next use."""
+        from rag.index.repair import rebuild_index
+
+        with self._lock:
+            self._index = None
+            for chain in self._chains.values():
+                chain.close()
+            self._chains.clear()
+            return rebuild_index(self.settings, progress)
 
     # ------------------------------------------------------------------ answering
     def _validate_question(self, question: str) -> str:

@@ -94,6 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--judge", default=None, help="LLM judge: OpenAI-compatible base URL or a local model name")
     _common(p)
 
+    p = sub.add_parser("config", help="print every effective setting and where it came from")
+    p.add_argument("--backend", choices=["local", "extractive", "openai"], default=None)
+    p.add_argument("--model", default=None)
+    p.add_argument("--json", action="store_true")
+    _common(p)
+
     p = sub.add_parser("bench", help="run a benchmark (ingest, retrieve, answer, startup, concurrency)")
     p.add_argument("bench_args", nargs=argparse.REMAINDER)
 
@@ -105,6 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
 def _settings(args):
     from rag.settings import Settings
 
+    return Settings(**_arguments(args))
+
+
+def _arguments(args) -> dict:
+    """The settings given on the command line (they override env, toml and defaults)."""
     over = {}
     if getattr(args, "index", None):
         over["index_dir"] = Path(args.index)
@@ -115,7 +126,7 @@ def _settings(args):
             over["openai_model"] = args.model
         else:
             over["local_model"] = args.model
-    return Settings(**over)
+    return over
 
 
 def _filters(args) -> dict:
@@ -142,15 +153,16 @@ def run(args) -> int:
         from rag.ui import serve
 
         return serve(_settings(args), host=args.host, port=args.port, auth=args.auth, insecure=args.insecure)
+    if cmd == "config":
+        return _print_config(_settings(args), _arguments(args), args.json)
     if cmd == "eval":
         from rag.evaluation.runner import main as eval_main
 
         return eval_main(args, _settings(args))
 
-    if cmd == "index" and args.index_command == "rebuild":
-        return _rebuild(_settings(args))
-
     assistant = Assistant(_settings(args))
+    if cmd == "index" and args.index_command == "rebuild":
+        return _print_rebuild(assistant.rebuild())
     if cmd == "ingest":
         report = assistant.ingest(args.paths, prune=args.prune, show_progress=not args.json)
         if args.json:
@@ -206,9 +218,7 @@ def run(args) -> int:
         print(f"Removed {n} article(s).")
         return 0
     if cmd == "index" and args.index_command == "check":
-        report = assistant.index.check() if _index_opens(assistant) else None
-        if report is None:
-            return 1
+        report = assistant.check(read_only=True)
         if args.json:
             _print_json(report.to_contract())
         else:
@@ -219,67 +229,34 @@ def run(args) -> int:
     raise SystemExit(f"unknown command {cmd}")
 
 
-def _rebuild(settings) -> int:
-    """`newsrag index rebuild`: Chroma and BM25 from the stored article texts, also when the manifest is
-    unreadable or gone (then the article store is the only record of what was indexed)."""
-    import time
+def _print_config(settings, arguments: dict, as_json: bool) -> int:
+    from rag.settings import explain
 
-    from rag.index.manifest import load_manifest
-    from rag.index.store import NewsIndex
-    from rag.types import RagError
-
-    manifest_path = Path(settings.index_dir) / "manifest.json"
-    try:
-        before = load_manifest(manifest_path)
-    except RagError:
-        aside = manifest_path.with_name(f"manifest.json.corrupt-{int(time.time())}")
-        manifest_path.replace(aside)  # kept for inspection; nothing reads it again
-        print(f"The manifest was unreadable; moved it to {aside} and rebuilding from the stored articles.",
-              file=sys.stderr)
-        before = None
-    ix = NewsIndex(settings, repair=False, check_model=False)
-    if before is None:
-        ix.manifest = _manifest_from_articles(ix)
-    n = ix.rebuild()
-    print(f"Rebuilt {len(ix.manifest.docs)} article(s), {n} chunk(s) in {settings.index_dir}.")
-    lost = [d for d in (before.docs.values() if before else []) if d.doc_id not in ix.manifest.docs]
-    if lost:
-        print(f"{len(lost)} article(s) could not be restored: their stored text is missing or corrupt. "
-              "Ingest these files again:", file=sys.stderr)
-        for d in lost[:20]:
-            print(f"  {d.path}  ({d.title[:60]})", file=sys.stderr)
-        return 1
+    report = explain(settings, arguments)
+    if as_json:
+        _print_json(report)
+        return 0
+    print(f"Settings file: {report['toml_file'] or 'none (RAG_CONFIG or ./newsrag.toml)'}")
+    for group, about in report["groups"].items():
+        print(f"\n[{group}] {about}")
+        for row in (r for r in report["settings"] if r["group"] == group):
+            print(f"  {row['name']} = {row['value']!r}  ({row['source']}; {row['env']})")
+            print(f"      {row['description']}")
     return 0
 
 
-def _manifest_from_articles(ix):
-    """Manifest entries for the stored articles when the manifest itself is lost.
-
-    The source key is what the next ingest matches files by: a file's path, ``path#id`` for a JSON record
-    with an id. A JSON record without one was keyed by its line number, which the article does not keep;
-    it gets a placeholder key that the next ingest of its file replaces (such records are re-embedded)."""
-    from rag.index.manifest import DocEntry, Manifest
-
-    docs = {}
-    for doc_id in sorted(ix.articles.all_ids()):
-        try:
-            art = ix.articles.get(doc_id)
-        except Exception:  # noqa: BLE001 - rebuild() skips (and we report) what cannot be read
-            continue
-        json_record = Path(art.path).suffix.lower() in (".jsonl", ".json", ".ndjson")
-        ext_id = str(art.extra.get("ext_id", "")) if json_record else ""
-        key = f"{art.path}#{ext_id}" if ext_id else f"{art.path}:restored-{doc_id}" if json_record else art.path
-        docs[doc_id] = DocEntry(doc_id=doc_id, key=key or doc_id, path=art.path, content_hash="", n_chunks=0,
-                                title=art.title, source=art.source, url=art.url, published=art.published,
-                                ingested_at=art.ingested_at)
-    return Manifest(docs=docs)
-
-
-def _index_opens(assistant) -> bool:
-    from rag.index.store import NewsIndex
-
-    assistant._index = NewsIndex(assistant.settings, repair=False)
-    return True
+def _print_rebuild(result) -> int:
+    if result.manifest_set_aside is not None:
+        print(f"The manifest was unreadable; moved it to {result.manifest_set_aside} and rebuilding from "
+              "the stored articles.", file=sys.stderr)
+    print(f"Rebuilt {result.articles} article(s), {result.chunks} chunk(s) in {result.index_dir}.")
+    if result.lost:
+        print(f"{len(result.lost)} article(s) could not be restored: their stored text is missing or corrupt. "
+              "Ingest these files again:", file=sys.stderr)
+        for d in result.lost[:20]:
+            print(f"  {d.path}  ({d.title[:60]})", file=sys.stderr)
+        return 1
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

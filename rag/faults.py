@@ -7,12 +7,14 @@ import os
 import signal
 from collections import Counter
 
+from rag.settings import crash_at
+
 _SEEN: Counter = Counter()
 POINTS = ("articles-written", "embed-batch", "chroma-upsert", "bm25-saved", "manifest-saved", "cleanup")
 
 
 def crash_point(name: str) -> None:
-    spec = os.environ.get("RAG_CRASH_AT")
+    spec = crash_at()
     if not spec:
         return
     point, _, nth = spec.partition(":")

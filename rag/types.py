@@ -4,18 +4,44 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_serializer
 
 
-class Article(BaseModel):
-    """A cleaned article. ``text`` is the cleaned text every offset points into."""
+class ArticleMeta(BaseModel):
+    """What a reader is told about an article, defined once for every record that carries it: ``Article``,
+    ``DocEntry`` (rag/index/manifest.py), ``Passage`` and ``Citation``."""
 
-    doc_id: str
-    text: str
     title: str = ""
     source: str = ""
     url: str = ""
     published: str = ""  # ISO date (YYYY-MM-DD) or ""
+
+
+def meta_fields_after(anchor: str):
+    """A serializer that dumps the ``ArticleMeta`` fields right after ``anchor``: inherited fields come first
+    in pydantic, and the JSON of ``ask --json``/``search --json`` keeps the key order it always had."""
+    names = tuple(ArticleMeta.model_fields)
+
+    def in_contract_order(self, handler):
+        data = handler(self)
+        if anchor not in data:
+            return data
+        meta = {k: data.pop(k) for k in names if k in data}
+        out = {}
+        for key, value in data.items():
+            out[key] = value
+            if key == anchor:
+                out.update(meta)
+        return out
+
+    return model_serializer(mode="wrap")(in_contract_order)
+
+
+class Article(ArticleMeta):
+    """A cleaned article. ``text`` is the cleaned text every offset points into."""
+
+    doc_id: str
+    text: str
     path: str = ""
     ingested_at: str = ""
     content_hash: str = ""  # hash of the raw file bytes / record, to detect changes cheaply
@@ -50,7 +76,7 @@ class Chunk(BaseModel):
     meta: dict[str, Any] = Field(default_factory=dict)
 
 
-class Passage(BaseModel):
+class Passage(ArticleMeta):
     """A retrieved chunk with its scores."""
 
     chunk_id: str
@@ -58,10 +84,6 @@ class Passage(BaseModel):
     text: str
     start: int
     end: int
-    title: str = ""
-    source: str = ""
-    url: str = ""
-    published: str = ""
     score: float = 0.0  # fused (RRF) score
     dense_score: float | None = None  # cosine similarity
     bm25_score: float | None = None
@@ -69,18 +91,18 @@ class Passage(BaseModel):
     bm25_rank: int | None = None
     meta: dict[str, Any] = Field(default_factory=dict)
 
+    _in_contract_order = meta_fields_after("end")
 
-class Citation(BaseModel):
+
+class Citation(ArticleMeta):
     n: int
     doc_id: str
-    title: str = ""
-    source: str = ""
-    url: str = ""
-    published: str = ""
     text: str  # the passage shown to the reader (contains quote)
     quote: str  # the supporting sentence
     start: int  # offsets of quote in the cleaned article
     end: int
+
+    _in_contract_order = meta_fields_after("doc_id")
 
 
 class Timings(BaseModel):

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 # Gradio resolves handler type hints such as ``gr.EventData`` through this module's globals.
 import gradio as gr
 
+from rag.logging_setup import set_offline_env
 from rag.types import RagError
 from rag.ui_render import (
     Turn,
@@ -607,10 +608,10 @@ def parse_auth(value: str) -> tuple[str, str]:
 def serve(settings: Settings, host: str | None = None, port: int | None = None, auth: str | None = None,
           insecure: bool = False) -> int:
     """Start the UI and block until interrupted. Off loopback, a password is required."""
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    set_offline_env()
     host = host or settings.host
     port = port or settings.port
-    auth = auth or os.environ.get("RAG_AUTH") or settings.auth
+    auth = auth or settings.auth  # settings.auth is RAG_AUTH when set
     creds = parse_auth(auth) if auth else None
     if not is_loopback(host) and creds is None and not insecure:
         raise RagError(f"Refusing to serve on {host} without a password: anyone on the network could "

@@ -214,7 +214,7 @@ class AnswerChain:
         return heuristic_condense(question, history)
 
     def retrieve(self, question: str, k: int | None, filters) -> tuple[list[Passage], object]:
-        from rag.retrieve import HybridSearch
+        from rag.retrieve.hybrid import HybridSearch
 
         index = self.index
         qv = index.embedder.encode_one(question)

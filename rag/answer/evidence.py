@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag.answer.sanitise import is_instruction
-from rag.ingest.sentences import split_sentences
 from rag.question import asked_kind, gives_kind, name_heads, question_terms
+from rag.text.sentences import split_sentences
 from rag.textutil import content_set
 from rag.types import Passage
 

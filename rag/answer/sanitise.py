@@ -41,7 +41,7 @@ def is_instruction(sentence: str) -> bool:
 def without_instructions(question: str) -> str:
     """The question without its sentences that instruct the model; ``""`` when nothing else is left
     (the message is only an instruction, and there is nothing in the articles to answer)."""
-    from rag.ingest.sentences import split_sentences
+    from rag.text.sentences import split_sentences
 
     parts = [question[a:b] for a, b in split_sentences(question)] or [question]
     kept = [p for p in parts if not is_instruction(p)]

@@ -13,8 +13,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from rag.ingest.sentences import split_sentences
 from rag.question import asked_kind, gives_kind
+from rag.text.sentences import split_sentences
 
 _MARKER = re.compile(r"\s*\[(\d{1,3})\]")
 _NO_CONTENT = re.compile(r"^[\W_]*$")

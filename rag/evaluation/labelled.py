@@ -60,7 +60,7 @@ def agreement(pred: list[bool], gold: list[bool]) -> dict[str, Any]:
 def support_scorer_says(row: dict[str, Any], scorer) -> bool:
     """The product's support scorer on a labelled answer: every sentence supported by what it cites."""
     from rag.answer.verify import as_claim
-    from rag.evaluation.runner import split_cited
+    from rag.evaluation.metrics import split_cited
 
     quotes = {c["n"]: c["quote"] for c in row["citations"]}
     question = row.get("standalone_question") or row["question"]

@@ -45,6 +45,21 @@ def answer_contains_gold(answer: str, golds: Iterable[str]) -> bool:
     return False
 
 
+_TRAILING_MARKS = re.compile(r"([.!?][\"'\u201d\u2019)]*)((?:\s*\[\d{1,3}\])+)")
+
+
+def split_cited(text: str) -> list[tuple[str, list[int]]]:
+    """Answer text -> ``[(sentence, [n, ...])]``, with markers written after the full stop
+    ("... dam. [1]", as the chain renders answers) kept with the sentence they follow.
+
+    ``verify.split_answer`` alone would hand such a marker to the *next* sentence (or drop it at the
+    end), so the markers are first moved inside the sentence they close.
+    """
+    from rag.answer.verify import split_answer
+
+    return split_answer(_TRAILING_MARKS.sub(lambda m: m.group(2) + m.group(1), text))
+
+
 def groups_met(answer: str, required: Sequence[Sequence[str]]) -> int:
     """How many required groups the answer satisfies (a group: one of its alternatives present, as in
     :func:`answer_contains_gold`)."""

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
 import shutil
 import time
@@ -26,6 +25,7 @@ from typing import Any
 
 from rag.evaluation import metrics as M
 from rag.evaluation.datasets import Dataset, EvalItem, news_dataset, project_path, squad_dataset
+from rag.evaluation.metrics import split_cited
 from rag.settings import Settings
 from rag.types import Answer, RagError
 
@@ -41,7 +41,7 @@ METRIC_NAMES = (
 STRICT_METRIC_NAMES = ("accuracy_strict", "partial_rate", "wrong_answer_rate", "wrong_among_answered",
                        "outcomes", "origin", "attribution_rate", "scorer_agreement", "faithfulness_scorer",
                        "decision")
-# cached eval indexes; RAG_EVAL_CACHE_DIR moves them (tests point it at a temporary directory)
+# cached eval indexes; Settings.eval_cache_dir (RAG_EVAL_CACHE_DIR) moves them (tests point it elsewhere)
 CACHE_ROOT = Path(".cache/eval-index")
 SUPPORT_PAIRS = project_path("eval/qa/support.jsonl")
 # code whose behaviour shapes the index: a change to it must not reuse a stale cached index
@@ -251,21 +251,6 @@ def gold_hits(retrieved: list[dict[str, Any]], gold: list[dict[str, Any]]) -> li
         out.append(any(p["doc"] == g["doc"] and (not g.get("text") or _norm_ws(g["text"]) in text)
                        for g in gold))
     return out
-
-
-_TRAILING_MARKS = re.compile(r"([.!?][\"'\u201d\u2019)]*)((?:\s*\[\d{1,3}\])+)")
-
-
-def split_cited(text: str) -> list[tuple[str, list[int]]]:
-    """Answer text -> ``[(sentence, [n, ...])]``, with markers written after the full stop
-    ("... dam. [1]", as the chain renders answers) kept with the sentence they follow.
-
-    ``verify.split_answer`` alone would hand such a marker to the *next* sentence (or drop it at the
-    end), so the markers are first moved inside the sentence they close.
-    """
-    from rag.answer.verify import split_answer
-
-    return split_answer(_TRAILING_MARKS.sub(lambda m: m.group(2) + m.group(1), text))
 
 
 def _cited_sentences(text: str, default_cites: list[int], evidence_by_n: dict[int, str], question: str):
@@ -637,7 +622,7 @@ def run_eval(settings: Settings, dataset: str = "news", file: str | Path | None 
         ds = load_dataset(dataset, file, limit, seed, Path(tmp), split)
         if not ds.items:
             raise RagError("The question set is empty (check the file and --limit).")
-        cache = cache_root or Path(os.environ.get("RAG_EVAL_CACHE_DIR") or CACHE_ROOT)
+        cache = cache_root or Path(settings.eval_cache_dir or CACHE_ROOT)
         run_settings, index_info = build_index(ds, settings, index_dir, cache, say)
     assistant = Assistant(run_settings)
     records: list[dict[str, Any]] = []

@@ -30,6 +30,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rag.logging_setup import set_hub_offline
+from rag.settings import env_embed_backend
 from rag.types import RagError
 
 if TYPE_CHECKING:  # heavy imports stay lazy
@@ -66,11 +68,6 @@ def resolve_model_path(name: str) -> str:
             )
         return str(Path(spec.origin).parent / "model")
     return name
-
-
-def _set_offline() -> None:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
 class FastTokenizer:
@@ -141,10 +138,9 @@ class _STLayout:
 
 
 def _ov_cache_dir() -> Path:
-    from rag.settings import default_cache_dir
+    from rag.settings import cache_root
 
-    env = os.environ.get("RAG_CACHE_DIR")
-    return (Path(env) if env else default_cache_dir()) / "openvino"
+    return cache_root() / "openvino"
 
 
 def _export_ir(layout: _STLayout, target: Path) -> None:
@@ -160,7 +156,7 @@ def _export_ir(layout: _STLayout, target: Path) -> None:
     import torch
     from transformers import AutoModel
 
-    _set_offline()
+    set_hub_offline()
     hf = AutoModel.from_pretrained(str(layout.path), attn_implementation="eager")
     hf.eval()
     takes_types = "token_type_ids" in inspect.signature(hf.forward).parameters
@@ -264,7 +260,7 @@ class _OpenVINOModel:
 
 
 def _requested_backend(backend: str | None) -> str:
-    b = (backend or os.environ.get("RAG_EMBED_BACKEND") or "auto").strip().lower()
+    b = (backend or env_embed_backend() or "auto").strip().lower()
     if b not in BACKENDS:
         raise RagError(f"Unknown embedding backend {b!r}; use one of {', '.join(BACKENDS)} (RAG_EMBED_BACKEND).")
     return b
@@ -344,7 +340,7 @@ class Embedder:
     @cached_property
     def model(self):
         """The sentence-transformers model (torch backend only)."""
-        _set_offline()
+        set_hub_offline()
         path = resolve_model_path(self.model_name)
         try:
             from sentence_transformers import SentenceTransformer

@@ -13,21 +13,17 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from rag.types import RagError
+from rag.types import ArticleMeta, RagError
 
 FORMAT_VERSION = 1
 
 
-class DocEntry(BaseModel):
+class DocEntry(ArticleMeta):
     doc_id: str
     key: str  # origin: file path, or file#id / file:line for JSON records
     path: str
     content_hash: str
     n_chunks: int
-    title: str = ""
-    source: str = ""
-    url: str = ""
-    published: str = ""
     ingested_at: str = ""
 
     def chunk_ids(self) -> list[str]:

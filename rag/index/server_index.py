@@ -1,6 +1,6 @@
 """``NewsIndex`` in server mode: every app process shares one ``chroma run`` server.
 
-What differs from the embedded index (rag/index/store.py):
+What differs from the embedded index (rag/index/store.py; both build on rag/index/base.py):
 
 * the manifest, article texts and writer lock live in the server (rag/index/server_meta.py); the
   ``state`` record's generation is the commit point instead of ``manifest.json``;
@@ -16,39 +16,39 @@ What differs from the embedded index (rag/index/store.py):
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
-from pathlib import Path
 
 from rag.faults import crash_point
+from rag.index.base import Chunker, IndexBase
 from rag.index.bm25 import BM25Index
 from rag.index.manifest import DocEntry, Manifest
 from rag.index.server_meta import ServerArticleStore, ServerLock, ServerMeta
-from rag.index.store import CheckReport, NewsIndex
 from rag.settings import Settings
 from rag.types import Article, Chunk, RagError
 
 log = logging.getLogger(__name__)
 
 
-class ServerNewsIndex(NewsIndex):
-    def __init__(self, settings: Settings, embedder=None, repair: bool = True, check_model: bool = True):
-        from rag.index.chroma_store import ChromaStore
-        from rag.index.embeddings import get_embedder
+class ServerNewsIndex(IndexBase):
+    ORPHAN_CHUNKS_NOTE = ("{n} chunk(s) in Chroma not in the manifest (an ingest is running, or was "
+                          "interrupted: they are removed at the next ingest)")
 
-        self.settings = settings
-        self.root = Path(settings.index_dir)  # unused for data: everything is on the server
+    def __init__(self, settings: Settings, embedder=None, repair: bool = True, check_model: bool = True,
+                 chunker: Chunker | None = None):
+        """``repair`` is accepted for the common signature and ignored: a server index repairs when a writer
+        takes the lock, never at open (an ingest running in another process would look interrupted)."""
+        from rag.index.chroma_store import ChromaStore
+
+        super().__init__(settings, embedder, chunker)  # root stays unused for data: everything is on the server
         self.where = f"chroma://{settings.chroma_host}:{settings.chroma_port}/{settings.collection}"
-        self.embedder = embedder or get_embedder(settings.embed_model, settings.embed_batch_size,
-                                                 settings.embed_device, getattr(settings, "embed_backend", None))
         self._chroma = ChromaStore(settings, self.model_id, self.embedder.dim, verify_model=check_model)
         self.meta = ServerMeta(self._chroma.client, settings.collection)
-        self.lock = ServerLock(self.meta)
+        self.lock = ServerLock(self.meta, settings.lock_ttl_s)
         self.articles = ServerArticleStore(self.meta, self.where)
         self._rw = threading.RLock()
         self._sync_lock = threading.RLock()
-        self._interval = float(os.environ.get("RAG_SYNC_INTERVAL_S", "0.5"))
+        self._interval = settings.sync_interval_s
         self._texts: dict[str, list[tuple[str, str]]] = {}
         self._manifest = self.meta.load_manifest()
         self._checked = time.monotonic()
@@ -127,34 +127,15 @@ class ServerNewsIndex(NewsIndex):
     def repair(self) -> None:
         """Undo what an interrupted writer left. Caller holds the writer lock (no other writer runs)."""
         self._repair_records()
-        m = self._manifest
-        expected = m.chunk_ids()
-        if self._chroma.count() != len(expected):
-            have = self._chroma.all_ids()
-            orphans = sorted(have - expected)
-            if orphans:
-                log.warning("removing %d orphan chunk(s) left by an interrupted ingest", len(orphans))
-                self._chroma.delete(orphans)
-            missing = expected - have
-            if missing:
-                raise RagError(f"The index on {self.where} is damaged: {len(missing)} chunk(s) listed in the "
-                               "manifest are missing from Chroma. Run `newsrag index rebuild`.")
+        self._repair_chunks(self._manifest, f"on {self.where}", "`newsrag index rebuild`")
 
-    def check(self) -> CheckReport:
+    def _manifest_to_check(self) -> Manifest:
         self.sync(force=True)
-        m = self._manifest
-        problems: list[str] = []
-        expected = m.chunk_ids()
-        have = self._chroma.all_ids()
-        missing, orphans = expected - have, have - expected
-        if missing:
-            problems.append(f"{len(missing)} chunk(s) listed in the manifest are missing from Chroma "
-                            f"(e.g. {sorted(missing)[0]}); run `newsrag index rebuild`")
-        if orphans:
-            problems.append(f"{len(orphans)} chunk(s) in Chroma not in the manifest (an ingest is running, or was "
-                            "interrupted: they are removed at the next ingest)")
-        stored = self.meta.all_doc_ids()
-        lost = set(m.docs) - stored
+        return self._manifest
+
+    def _article_problems(self, m: Manifest) -> list[str]:
+        problems = []
+        lost = set(m.docs) - self.meta.all_doc_ids()
         if lost:
             problems.append(f"{len(lost)} article record(s) missing on the server (e.g. {sorted(lost)[0]}); "
                             "re-ingest their files")
@@ -162,13 +143,13 @@ class ServerNewsIndex(NewsIndex):
         if pending_add or pending_rem:
             problems.append(f"{len(pending_add) + len(pending_rem)} uncommitted article change(s) (an ingest is "
                             "running, or was interrupted: undone at the next ingest)")
-        bm_ids = self.bm25.ids if self.bm25 is not None else []
+        return problems
+
+    def _bm25_problems(self, m: Manifest, expected: set[str]) -> list[str]:
+        bm_ids = self.bm25.ids if self.bm25 is not None else []  # this process's, in memory
         if set(bm_ids) != expected or len(bm_ids) != len(expected):
-            problems.append("this process's BM25 index and the manifest list different chunks")
-        keys = [d.key for d in m.docs.values()]
-        if len(keys) != len(set(keys)):
-            problems.append("duplicate articles for one source key in the manifest")
-        return CheckReport(ok=not problems, documents=len(m.docs), chunks=m.n_chunks, problems=problems)
+            return ["this process's BM25 index and the manifest list different chunks"]
+        return []
 
     # ------------------------------------------------------------------ writes
     def _repair_records(self) -> None:
@@ -251,8 +232,6 @@ class ServerNewsIndex(NewsIndex):
         """Re-embed every committed article from its stored text into a fresh vector collection.
 
         Other processes see no passages until it commits (their next query after it sees all)."""
-        from rag.ingest.chunk import chunk_article, hf_token_offsets
-
         with self._rw, self.lock.hold():
             self.sync(force=True)
             self._repair_records()
@@ -266,11 +245,9 @@ class ServerNewsIndex(NewsIndex):
             if lost:
                 log.warning("%d article record(s) are unreadable and are dropped (e.g. %s)", len(lost), lost[0])
             self._chroma.reset_collection(self.model_id, self.embedder.dim)
-            counter = hf_token_offsets(self.embedder.tokenizer)
             new = []
             for art in arts:
                 e = m.docs[art.doc_id]
-                cs = chunk_article(art, counter, self.chunk_limit, self.settings.chunk_overlap_sentences)
-                new.append((art, cs, e.key, e.content_hash))
+                new.append((art, self.chunker(art), e.key, e.content_hash))
             base = Manifest(generation=m.generation, furniture=m.furniture)
             return self._commit_locked(base, new, [], m.furniture, progress, drop_records=lost)

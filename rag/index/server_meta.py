@@ -234,7 +234,7 @@ class ServerLock:
 
     def __init__(self, meta: ServerMeta, ttl_s: float | None = None):
         self.meta = meta
-        self.ttl = float(ttl_s or os.environ.get("RAG_LOCK_TTL_S", 120))
+        self.ttl = float(ttl_s or 120)  # the product passes settings.lock_ttl_s (RAG_LOCK_TTL_S)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._tlock = threading.RLock()
         self._depth = 0

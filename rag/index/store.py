@@ -20,28 +20,17 @@ import threading
 import time
 from collections.abc import Iterable
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from rag.faults import crash_point
 from rag.index.articles import ArticleStore
 from rag.index.bm25 import BM25Index
+from rag.index.base import Chunker, IndexBase
 from rag.index.manifest import DocEntry, Manifest, load_manifest, save_manifest, write_atomic
 from rag.settings import Settings
-from rag.types import Article, Chunk, IndexMismatchError, RagError
+from rag.types import Article, Chunk, RagError
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class CheckReport:
-    ok: bool
-    documents: int
-    chunks: int
-    problems: list[str] = field(default_factory=list)
-
-    def to_contract(self) -> dict:
-        return {"ok": self.ok, "documents": self.documents, "chunks": self.chunks, "problems": self.problems}
 
 
 class IndexLock:
@@ -90,25 +79,18 @@ class IndexLock:
                     self._fh = None
 
 
-class NewsIndex:
-    """The index of one deployment. With ``settings.chroma_host`` set, constructing it returns a
-    ``ServerNewsIndex`` (rag/index/server_index.py): same interface, state shared through the server."""
+class EmbeddedIndex(IndexBase):
+    """The index of one deployment, stored under ``settings.index_dir`` (Chroma embedded in this process).
+    ``rag.index.backend.open_index`` opens this one or the server index (rag/index/server_index.py), so
+    this class never sees server-mode settings."""
 
-    def __new__(cls, settings: Settings, *args, **kwargs):
-        if cls is NewsIndex and getattr(settings, "server_mode", False):
-            from rag.index.server_index import ServerNewsIndex
+    ORPHAN_CHUNKS_NOTE = ("{n} orphan chunk(s) in Chroma not in the manifest (interrupted ingest); "
+                          "they are removed at the next ingest, or run `newsrag index rebuild`")
 
-            return super().__new__(ServerNewsIndex)
-        return super().__new__(cls)
-
-    def __init__(self, settings: Settings, embedder=None, repair: bool = True, check_model: bool = True):
-        from rag.index.embeddings import get_embedder
-
-        self.settings = settings
-        self.root = Path(settings.index_dir)
+    def __init__(self, settings: Settings, embedder=None, repair: bool = True, check_model: bool = True,
+                 chunker: Chunker | None = None):
+        super().__init__(settings, embedder, chunker)
         self.root.mkdir(parents=True, exist_ok=True)
-        self.embedder = embedder or get_embedder(settings.embed_model, settings.embed_batch_size,
-                                                 settings.embed_device, getattr(settings, "embed_backend", None))
         self.lock = IndexLock(self.root / ".lock")
         self.articles = ArticleStore(self.root / "articles")
         self.manifest_path = self.root / "manifest.json"
@@ -126,7 +108,7 @@ class NewsIndex:
         self._chroma_lock = threading.Lock()
         self._chroma_opening: tuple[threading.Thread, list] | None = None
         self.bm25: BM25Index | None = None
-        if repair and not settings.server_mode and self.manifest.docs and self.manifest.embed_dim:
+        if repair and self.manifest.docs and self.manifest.embed_dim:
             # Chroma loads a collection's HNSW graph on the first operation (~2 s at 100k chunks, in Rust,
             # without the GIL): let it load in a thread while this one loads the embedding model and BM25.
             self._open_chroma_in_background(self.manifest.embed_dim)
@@ -141,20 +123,6 @@ class NewsIndex:
             self.bm25 = bm if bm is not None and bm.generation == self.manifest.generation else None
 
     # ------------------------------------------------------------------ components
-    @property
-    def model_id(self) -> str:
-        return self.embedder.model_id
-
-    def _check_model(self) -> None:
-        m = self.manifest
-        if m.embed_model and m.docs and m.embed_model != self.model_id:
-            raise IndexMismatchError(
-                f"The index in {self.root} was built with the embedding model {m.embed_model!r} "
-                f"(dimension {m.embed_dim}), but the configured model is {self.model_id!r}. Set "
-                f"RAG_EMBED_MODEL={m.embed_model}, or rebuild with the new model: "
-                f"`newsrag index rebuild --index {self.root}`."
-            )
-
     def _open_chroma_in_background(self, dim: int) -> None:
         from rag.index.chroma_store import ChromaStore
 
@@ -212,42 +180,9 @@ class NewsIndex:
         ids, texts = self._chunk_texts(manifest)
         return BM25Index.build(ids, texts, manifest.generation)
 
-    def chunks_of(self, doc_id: str, n_chunks: int | None = None) -> list[Chunk]:
-        """Re-derive an article's chunks from its stored text (deterministic chunking)."""
-        from rag.ingest.chunk import chunk_article, hf_token_offsets
-
-        art = self.articles.get(doc_id)
-        chunks = chunk_article(art, hf_token_offsets(self.embedder.tokenizer), self.chunk_limit,
-                               self.settings.chunk_overlap_sentences)
-        if n_chunks is not None and len(chunks) != n_chunks:
-            raise RagError(f"Article {doc_id} re-chunks to {len(chunks)} chunks, the manifest says {n_chunks}; "
-                           "the chunking settings changed. Run `newsrag index rebuild`.")
-        return chunks
-
-    @property
-    def chunk_limit(self) -> int:
-        # never exceed what the model reads (minus [CLS]/[SEP]): no silent truncation
-        return max(8, min(self.settings.chunk_tokens, self.embedder.max_seq_length - 2))
-
     # ------------------------------------------------------------------ consistency
-    def check(self) -> CheckReport:
-        """Verify that manifest, article store, Chroma and BM25 agree. Read-only."""
-        m = self.manifest
-        problems: list[str] = []
-        expected = m.chunk_ids()
-        try:
-            have = self.chroma.all_ids()
-        except RagError as exc:
-            problems.append(str(exc))
-            have = set()
-        missing = expected - have
-        orphans = have - expected
-        if missing:
-            problems.append(f"{len(missing)} chunk(s) listed in the manifest are missing from Chroma "
-                            f"(e.g. {sorted(missing)[0]}); run `newsrag index rebuild`")
-        if orphans:
-            problems.append(f"{len(orphans)} orphan chunk(s) in Chroma not in the manifest (interrupted ingest); "
-                            "they are removed at the next ingest, or run `newsrag index rebuild`")
+    def _article_problems(self, m: Manifest) -> list[str]:
+        problems = []
         stored = self.articles.all_ids()
         lost = set(m.docs) - stored
         if lost:
@@ -261,36 +196,24 @@ class NewsIndex:
         extra = stored - set(m.docs)
         if extra:
             problems.append(f"{len(extra)} orphan article file(s) not in the manifest (interrupted ingest)")
-        bm = BM25Index.load(self._bm25_path)
+        return problems
+
+    def _bm25_problems(self, m: Manifest, expected: set[str]) -> list[str]:
+        bm = BM25Index.load(self._bm25_path)  # the saved one: what the next open loads
         if bm is None and m.docs:
-            problems.append("the BM25 index is missing or unreadable; run `newsrag index rebuild`")
-        elif bm is not None:
+            return ["the BM25 index is missing or unreadable; run `newsrag index rebuild`"]
+        if bm is not None:
             if bm.generation != m.generation:
-                problems.append(f"the BM25 index is at generation {bm.generation}, the manifest at "
-                                f"{m.generation} (interrupted ingest); it is rebuilt at the next open")
-            elif set(bm.ids) != expected or len(bm.ids) != len(expected):
-                problems.append("the BM25 index and the manifest list different chunks; run `newsrag index rebuild`")
-        keys = [d.key for d in m.docs.values()]
-        if len(keys) != len(set(keys)):
-            problems.append("duplicate articles for one source key in the manifest")
-        return CheckReport(ok=not problems, documents=len(m.docs), chunks=m.n_chunks, problems=problems)
+                return [f"the BM25 index is at generation {bm.generation}, the manifest at "
+                        f"{m.generation} (interrupted ingest); it is rebuilt at the next open"]
+            if set(bm.ids) != expected or len(bm.ids) != len(expected):
+                return ["the BM25 index and the manifest list different chunks; run `newsrag index rebuild`"]
+        return []
 
     def repair(self) -> None:
         """Remove orphans of an interrupted ingest and bring BM25 in line. Caller holds the lock."""
         m = self.manifest
-        if self.chroma.count() != m.n_chunks:  # the id set is built only when the counts disagree
-            expected = m.chunk_ids()
-            have = self.chroma.all_ids()
-            orphans = sorted(have - expected)
-            if orphans:
-                log.warning("removing %d orphan chunk(s) left by an interrupted ingest", len(orphans))
-                self.chroma.delete(orphans)
-            missing = expected - have
-            if missing:
-                raise RagError(
-                    f"The index in {self.root} is damaged: {len(missing)} chunk(s) listed in the manifest are "
-                    f"missing from Chroma. Run `newsrag index rebuild --index {self.root}`."
-                )
+        self._repair_chunks(m, f"in {self.root}", f"`newsrag index rebuild --index {self.root}`")
         # Orphan article files exist only after an interrupted commit, which leaves its marker behind:
         # listing every article file at each open would cost seconds at a million articles.
         if self._pending_marker.exists():
@@ -356,30 +279,6 @@ class NewsIndex:
             self._pending_marker.unlink(missing_ok=True)
             return len(all_chunks)
 
-    def _embed_and_upsert(self, all_chunks: list[tuple[Article, Chunk]], progress=None, on_batch=None) -> None:
-        """Embed in bounded steps (memory stays proportional to the batch size) and upsert each step."""
-        import numpy as np
-
-        from rag.index.chroma_store import date_ord
-
-        step = max(self.settings.embed_batch_size * 8, 64)
-        for i in range(0, len(all_chunks), step):
-            batch = all_chunks[i:i + step]
-            vecs = self.embedder.encode([c.text for _, c in batch])
-            crash_point("embed-batch")
-            metas = []
-            for art, c in batch:
-                meta = art.meta()
-                meta.update(start=c.start, end=c.end, index=c.index, published_ord=date_ord(art.published))
-                metas.append(meta)
-            self.chroma.upsert([c.chunk_id for _, c in batch], np.asarray(vecs).tolist(),
-                               [c.text for _, c in batch], metas)
-            crash_point("chroma-upsert")
-            if on_batch is not None:
-                on_batch()
-            if progress is not None:
-                progress(len(batch))
-
     def _chunk_texts_incremental(self, m: Manifest, fresh: dict[str, list[Chunk]]):
         """All chunk texts for BM25: new articles' from ``fresh``, the others' read back from Chroma.
 
@@ -405,12 +304,6 @@ class NewsIndex:
                 texts.append(t)
         return ids, texts
 
-    def remove(self, doc_ids: Iterable[str]) -> int:
-        doc_ids = [d for d in doc_ids if d in self.manifest.docs]
-        if doc_ids:
-            self.commit([], doc_ids)
-        return len(doc_ids)
-
     def rebuild(self, progress=None) -> int:
         """Re-create Chroma and BM25 from the stored article texts (no original files needed)."""
         with self._rw, self.lock.hold():
@@ -424,30 +317,19 @@ class NewsIndex:
                     log.warning("skipping %s: %s", doc_id, exc)
                     self.articles.set_aside(doc_id)  # kept for inspection, no longer an "orphan"
             keys = {d.doc_id: (d.key, d.content_hash) for d in m.docs.values()}
-            if self.settings.server_mode:
-                self.chroma.reset_collection(self.model_id, self.embedder.dim)
-            else:
-                # Recreate the embedded store from scratch: it may be the damaged part.
-                import shutil
+            # Recreate the embedded store from scratch: it may be the damaged part.
+            import shutil
 
-                from chromadb.api.client import SharedSystemClient
+            from chromadb.api.client import SharedSystemClient
 
-                self._chroma = None
-                SharedSystemClient.clear_system_cache()
-                shutil.rmtree(self.root / "chroma", ignore_errors=True)
-                self.chroma.reset_collection(self.model_id, self.embedder.dim)
+            self._chroma = None
+            SharedSystemClient.clear_system_cache()
+            shutil.rmtree(self.root / "chroma", ignore_errors=True)
+            self.chroma.reset_collection(self.model_id, self.embedder.dim)
             fresh = Manifest(furniture=m.furniture, generation=m.generation)
             self.manifest = fresh
-            from rag.ingest.chunk import chunk_article, hf_token_offsets
-
-            counter = hf_token_offsets(self.embedder.tokenizer)
             new = []
             for art in arts:
                 key, chash = keys.get(art.doc_id, (art.path or art.doc_id, ""))
-                cs = chunk_article(art, counter, self.chunk_limit, self.settings.chunk_overlap_sentences)
-                new.append((art, cs, key, chash))
+                new.append((art, self.chunker(art), key, chash))
             return self.commit(new, [], furniture=m.furniture, progress=progress)
-
-    # ------------------------------------------------------------------ reads
-    def list_docs(self) -> list[DocEntry]:
-        return sorted(self.manifest.docs.values(), key=lambda d: (d.published or "", d.title), reverse=True)

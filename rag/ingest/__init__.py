@@ -1,1 +1,1 @@
-"""Ingest: load files into raw records, clean them into Articles, chunk them with offsets."""
+"""Ingest: load files into raw records, clean them into Articles, chunk them (with the index's chunker)."""

@@ -9,7 +9,6 @@ from collections import Counter, defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
 
-from rag.ingest.chunk import chunk_article, hf_token_offsets
 from rag.ingest.clean import clean_text, is_furniture_line, line_key, normalise
 from rag.ingest.loaders import RawRecord, discover, load_file
 from rag.types import Article, IngestFailure, IngestReport
@@ -41,7 +40,7 @@ def _furniture_keys(records: list[RawRecord], known: dict[str, dict[str, int]], 
 
 
 def ingest(index, paths: list[str | Path], prune: bool = False, show_progress: bool = False) -> IngestReport:
-    """Ingest files/directories into ``index`` (a NewsIndex). Bad files are reported, never fatal."""
+    """Ingest files/directories into ``index`` (an ``IndexBackend``). Bad files are reported, never fatal."""
     t0 = time.perf_counter()
     settings = index.settings
     report = IngestReport()
@@ -66,7 +65,6 @@ def ingest(index, paths: list[str | Path], prune: bool = False, show_progress: b
     by_key = manifest.by_key()
     furniture_table, flagged = _furniture_keys(records, manifest.furniture, settings.furniture_min_docs)
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    counter = hf_token_offsets(index.embedder.tokenizer)
 
     new: list[tuple[Article, list, str, str]] = []
     remove: set[str] = set()
@@ -103,7 +101,7 @@ def ingest(index, paths: list[str | Path], prune: bool = False, show_progress: b
         art = Article(doc_id=doc_id, text=text, title=rec.title, source=rec.source, url=rec.url,
                       published=rec.published, path=rec.path, ingested_at=now, content_hash=rec.content_hash,
                       extra=rec.extra)
-        chunks = chunk_article(art, counter, index.chunk_limit, settings.chunk_overlap_sentences)
+        chunks = index.chunker(art)  # the index's own chunker: a rebuild re-derives the same chunks
         if not chunks:
             report.failed.append(IngestFailure(path=rec.key, reason="no sentences found"))
             continue

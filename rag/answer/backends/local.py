@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.answer.backends.llm import OpenAIChatBackend, response_format
+from rag.logging_setup import set_openmp_passive
 from rag.types import RagError
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,7 @@ def _start(path: Path, config: ServerConfig) -> _Server:
     # spinning threads steal each other's cores: measured 2 vs 21 tokens/s for 2 threads on 2
     # busy cores. Sleeping waits cost little when the machine is idle. libgomp reads this once,
     # when it is loaded (by us or by torch, which shares it), so the earlier it is set the better.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    set_openmp_passive()
     try:
         import xllamacpp
     except ImportError as exc:

@@ -28,6 +28,8 @@ from hypothesis import strategies as st
 from rag.faults import POINTS
 from rag.types import RagError
 
+TIER = "integration"  # the tests below load the embedding model or Chroma, or run the CLI (conftest.py)
+
 # ---------------------------------------------------------------------------- shared helpers
 # Articles every later check must still find: a distinctive name, a question and the fact it answers.
 BASELINE = {
@@ -281,9 +283,9 @@ def test_one_megabyte_single_lines(make_settings, tmp_path):
     TimeoutError), no whitespace at all, and mixed scripts. Loaded, cleaned, split and chunked with the
     real tokenizer; the cheap ones are also indexed."""
     from rag.api import Assistant
-    from rag.ingest.chunk import chunk_article, hf_token_offsets
     from rag.ingest.clean import clean_text
     from rag.ingest.loaders import load_file
+    from rag.text.chunk import chunk_article, hf_token_offsets
     from rag.types import Article
 
     mb = 1_000_000
@@ -441,10 +443,10 @@ def _after_crash_checks(base: dict, index_dir: Path) -> None:
     nothing committed is lost (only leftovers of the interrupted run may be reported)."""
     keys = _manifest_keys(index_dir)
     assert keys in (base["before"], base["after"]), "the manifest is neither the old nor the new state"
-    from rag.index.store import NewsIndex
+    from rag.index.backend import open_index
 
     settings = base["settings"].model_copy(update={"index_dir": index_dir})
-    for p in NewsIndex(settings, repair=False).check().problems:
+    for p in open_index(settings, repair=False).check().problems:
         assert "interrupted ingest" in p, p  # orphans/stale BM25, never missing chunks or articles
 
 

@@ -9,8 +9,9 @@ than the limit is split at token boundaries.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
-from rag.ingest.sentences import split_sentences
+from rag.text.sentences import split_sentences
 from rag.types import Article, Chunk
 
 TokenCounter = Callable[[list[str]], list[list[tuple[int, int]]]]
@@ -72,6 +73,19 @@ def chunk_article(article: Article, token_offsets: TokenCounter, max_tokens: int
         # next chunk starts `overlap` units back, but always makes progress
         i = max(i + 1, j - overlap)
     return chunks
+
+
+@dataclass(frozen=True)
+class Chunker:
+    """``chunk_article`` with its parameters fixed. The index is handed one and uses it for every chunking
+    (ingest, rebuild, re-deriving an article's chunks), so the three cannot drift apart."""
+
+    token_offsets: TokenCounter
+    max_tokens: int = 200
+    overlap: int = 1
+
+    def __call__(self, article: Article) -> list[Chunk]:
+        return chunk_article(article, self.token_offsets, self.max_tokens, self.overlap)
 
 
 def to_document(article: Article):

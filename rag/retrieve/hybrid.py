@@ -3,9 +3,8 @@
 Dense search catches paraphrases; BM25 catches exact names and numbers that small embedding models
 blur ("Ain al-Asad"). RRF needs no score calibration between the two.
 ``HybridSearch.search()`` returns typed ``Passage`` objects; ``HybridRetriever`` (in
-``rag.retriever_llamaindex``, also importable from here) is the same search as a llama-index
-``BaseRetriever``. llama-index is imported only when that adapter is used: importing it costs
-about a second, which a cold ``newsrag ask`` should not pay.
+``rag.retrieve.llamaindex``) is the same search as a llama-index ``BaseRetriever``. This module does not
+import llama-index: importing it costs about a second, which a cold ``newsrag ask`` should not pay.
 """
 
 from __future__ import annotations
@@ -133,10 +132,3 @@ class HybridSearch:
             ))
         return out
 
-
-def __getattr__(name: str):
-    if name == "HybridRetriever":  # the llama-index adapter, imported on first use
-        from rag.retriever_llamaindex import HybridRetriever
-
-        return HybridRetriever
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
-from rag.retrieve import Filters, HybridSearch
+from rag.retrieve.hybrid import Filters, HybridSearch
 from rag.types import Passage
 
 

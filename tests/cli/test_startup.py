@@ -10,6 +10,8 @@ import json
 import subprocess
 import sys
 
+TIER = "integration"  # the tests below load the embedding model or Chroma, or run the CLI (conftest.py)
+
 SAMPLE = ('The U.S. Embassy was hit on Oct. 5 by nearly seven rounds. Mr. Austin said "no." He left at 3 p.m. '
           'on Friday.\n\nA new paragraph, with Gen. Lee, follows. "It was bad," she said.')
 
@@ -22,8 +24,8 @@ def _run(code: str) -> dict:
 def test_ask_path_imports_neither_llama_index_nor_nltk_package():
     res = _run(
         "import json, sys\n"
-        "import rag.api, rag.cli, rag.retrieve, rag.answer.chain, rag.answer.evidence, rag.answer.verify\n"
-        "from rag.ingest.sentences import split_sentences\n"
+        "import rag.api, rag.cli, rag.retrieve.hybrid, rag.answer.chain, rag.answer.evidence, rag.answer.verify\n"
+        "from rag.text.sentences import split_sentences\n"
         f"spans = split_sentences({SAMPLE!r})\n"
         "print(json.dumps({'spans': spans, 'mods': sorted(m for m in sys.modules "
         "if m.split('.')[0] in ('llama_index', 'nltk'))}))\n"
@@ -38,7 +40,7 @@ def test_ask_path_imports_neither_llama_index_nor_nltk_package():
 def test_punkt_matches_nltk_and_nltk_still_imports_afterwards():
     res = _run(
         "import json, pathlib\n"
-        "from rag.ingest.sentences import _punkt\n"
+        "from rag.text.sentences import _punkt\n"
         "ours = _punkt()\n"
         "import nltk, nltk.data, llama_index.core\n"  # the real package must still import cleanly
         "from nltk.tokenize import PunktTokenizer, sent_tokenize\n"
@@ -60,7 +62,8 @@ def test_punkt_matches_nltk_and_nltk_still_imports_afterwards():
 def test_llama_index_retriever_adapter(seed_assistant):
     from llama_index.core.schema import NodeWithScore
 
-    from rag.retrieve import HybridRetriever, HybridSearch
+    from rag.retrieve.hybrid import HybridSearch
+    from rag.retrieve.llamaindex import HybridRetriever
 
     nodes = seed_assistant.retriever(k=3).retrieve("mortar rounds embassy compound")
     assert nodes and all(isinstance(n, NodeWithScore) for n in nodes)

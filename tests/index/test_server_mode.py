@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, SEED_FILE
 
+TIER = "integration"  # the tests below load the embedding model or Chroma, or run the CLI (conftest.py)
+
 CHROMA = Path(sys.executable).with_name("chroma")
 
 WORKER = r'''

@@ -11,6 +11,8 @@ import pytest
 
 from rag.types import RagError
 
+TIER = "integration"  # the tests below load the embedding model or Chroma, or run the CLI (conftest.py)
+
 TEXTS = [
     "The harbour of Velmora reopened on Monday after three weeks of repairs.",
     "Officials said 43 cargo ships had been waiting offshore.",

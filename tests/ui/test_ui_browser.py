@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import pytest
 from ui_server import ROOT, build_seed_index, free_port, running_server
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 CHROMIUM = os.environ.get("NEWSRAG_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",

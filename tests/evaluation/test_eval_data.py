@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EVAL = ROOT / "eval"
 ARTICLES = EVAL / "corpus" / "articles.jsonl"
 NEWS_QA = EVAL / "qa" / "news.jsonl"

@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, SEED_FILE
 
-from rag.ingest.sentences import split_sentences
+from rag.text.sentences import split_sentences
 from rag.types import IndexMismatchError, RagError
+
+TIER = "integration"  # the tests below load the embedding model or Chroma, or run the CLI (conftest.py)
 
 
 def _consistent(index) -> None:

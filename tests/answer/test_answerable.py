@@ -16,7 +16,7 @@ import pytest
 from rag import textutil as tu
 from rag.answer.answerable import Answerability, check, question_slot
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SEED = (ROOT / "seeds" / "000_f6f2cdec14cd0e23.txt").read_text(encoding="utf-8")
 EVIDENCE = tu.sentences(SEED)
 SQUAD = ROOT / "eval" / "external" / "squad2" / "dev-8-articles.json"

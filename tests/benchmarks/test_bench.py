@@ -9,6 +9,8 @@ import sys
 import pytest
 from conftest import ROOT
 
+TIER = "integration"  # the tests below load the embedding model or Chroma, or run the CLI (conftest.py)
+
 INGEST_KEYS = {"articles", "chunks", "ours_chunks_per_s", "raw_encode_chunks_per_s",
                "llamaindex_default_chunks_per_s", "ratio_vs_raw", "ratio_vs_llamaindex", "peak_rss_mb"}
 RETRIEVE_KEYS = {"chunks", "dense_p50_ms", "dense_p95_ms", "bm25_p50_ms", "bm25_p95_ms", "hybrid_p50_ms",
@@ -63,14 +65,14 @@ def test_retrieve_bench_small(tmp_path):
 
 
 def test_retrieve_bench_index_opens_as_a_real_index(tmp_path):
-    """The synthetic scale index is a consistent NewsIndex: check() passes and BM25 finds its texts."""
+    """The synthetic scale index is a consistent index: check() passes and BM25 finds its texts."""
     from bench.retrieve import build_synthetic_index
-    from rag.index.store import NewsIndex
+    from rag.index.backend import open_index
     from rag.settings import Settings
 
     info = build_synthetic_index(tmp_path / "idx", 60, seed=5)
     assert info["chunks"] == 60
-    index = NewsIndex(Settings(index_dir=tmp_path / "idx", backend="extractive"))
+    index = open_index(Settings(index_dir=tmp_path / "idx", backend="extractive"))
     rep = index.check()
     assert rep.ok, rep.problems
     assert rep.chunks == 60 and index.chroma.count() == 60

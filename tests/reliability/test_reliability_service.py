@@ -28,6 +28,8 @@ from ui_server import ROOT, free_port, scratch_dir, server_env
 from bench.common import start_serve, stop_process, wait_until_serving
 from rag.types import RagError
 
+TIER = "integration"  # the tests below load the embedding model or Chroma, or run the CLI (conftest.py)
+
 # ---------------------------------------------------------------------------- a corpus of look-alikes
 # Sixteen articles that differ only in names and numbers: any cross-talk between concurrent requests or
 # sessions shows up as another bridge's number or mayor in an answer.

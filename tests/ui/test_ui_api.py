@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from ui_server import ROOT, build_seed_index, running_server, server_env
 
+TIER = "integration"  # the tests below load the embedding model or Chroma, or run the CLI (conftest.py)
+
 MORTAR = "How many mortar rounds landed in the U.S. Embassy compound?"
 # the DESIGN.md contract, plus "origin" (who produced the answer; fields are added, never renamed)
 CONTRACT_KEYS = {"question", "answer", "refused", "citations", "timings", "origin"}
