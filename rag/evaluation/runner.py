@@ -45,7 +45,7 @@ STRICT_METRIC_NAMES = ("accuracy_strict", "partial_rate", "wrong_answer_rate", "
 CACHE_ROOT = Path(".cache/eval-index")
 SUPPORT_PAIRS = project_path("eval/qa/support.jsonl")
 # code whose behaviour shapes the index: a change to it must not reuse a stale cached index
-_INDEX_CODE = ("rag/ingest", "rag/index")
+_INDEX_CODE = ("rag/text", "rag/ingest", "rag/index")
 _INDEX_SETTINGS = ("embed_model", "chunk_tokens", "chunk_overlap_sentences", "furniture_min_docs",
                    "collection")
 KEEP_CACHED = 4  # cached indexes kept (most recently used first); code changes keep minting new keys
