@@ -313,3 +313,18 @@ def test_splits_are_by_article_and_cover_the_corpus(questions, articles):
         assert docs <= dev or docs <= test, f"{q['id']}: its articles {docs} straddle the splits"
     sq = splits["squad2"]
     assert not set(sq["dev"]) & set(sq["test"]) and len(sq["dev"]) + len(sq["test"]) == 8
+
+
+def test_labelled_answers_are_real_answers_with_read_labels():
+    rows = _load(EVAL / "qa" / "labelled-answers.jsonl")
+    assert len(rows) >= 200
+    assert len({r["id"] for r in rows}) == len(rows)
+    for r in rows:
+        assert r["label_support"] in {"supported", "partly", "not_supported"}, r["id"]
+        assert isinstance(r["label_answers"], bool) and r["labelled_by"].startswith("reading"), r["id"]
+        assert r["answer"].strip() and r["citations"] and all(c["quote"].strip() for c in r["citations"]), r["id"]
+    kinds = Counter((r["dataset"], r["backend"]) for r in rows)
+    assert {("news", "extractive"), ("news", "local"), ("squad2", "extractive")} <= set(kinds)
+    # right and wrong answers, supported and not: the set can tell a scorer's errors from its successes
+    assert Counter(r["label_support"] == "supported" for r in rows)[False] >= 20
+    assert Counter(r["label_answers"] for r in rows)[False] >= 50
