@@ -7,8 +7,9 @@ features, and whether the candidate is strictly correct (every required part, an
 
 Method: standardised logistic regression; the regularisation and the question of whether the rules
 keep their veto are chosen by grouped cross-validation over *articles* (no article's questions are in
-both a training and a validation fold); the threshold is the lowest at which the pooled out-of-fold
-dev answers are at most ``--target-wrong`` wrong, i.e. the most answers for the stated risk. Test
+both a training and a validation fold); the threshold is the lowest at which the out-of-fold dev
+answers are at most ``--target-wrong`` wrong (the most answers for the stated risk) within a false-refusal
+budget. Each run (data set x backend) weighs the same, in the fit and in the figures (macro averages). Test
 items are refused as training data.
 
     python -m rag.evaluation.train_decision var/decision/*.json --out rag/answer/decision_model.json
@@ -90,13 +91,35 @@ def outcomes_at(items: list[dict[str, Any]], p: dict[int, float], y: dict[int, i
             "correct": correct, "wrong": wrong}
 
 
+def macro_outcomes(items, p, y, t: float, veto: bool) -> dict[str, Any]:
+    """:func:`outcomes_at` per run (a data set and backend), averaged: each run counts the same, however
+    many questions it has (700 SQuAD questions must not outvote 58 news ones)."""
+    runs: dict[str, list[int]] = {}
+    for i, it in enumerate(items):
+        runs.setdefault(it.get("run", ""), []).append(i)
+    figs = []
+    for idx in runs.values():
+        sub = [items[i] for i in idx]
+        figs.append(outcomes_at(sub, {j: p[i] for j, i in enumerate(idx) if i in p},
+                                {j: y[i] for j, i in enumerate(idx) if i in y}, t, veto))
+    out: dict[str, Any] = {}
+    for k in ("accuracy_strict", "refusal_recall", "false_refusal_rate", "wrong_among_answered"):
+        vals = [f[k] for f in figs if f[k] is not None]
+        out[k] = sum(vals) / len(vals) if vals else None
+    for k in ("answered", "correct", "wrong"):
+        out[k] = sum(f[k] for f in figs)
+    out["net_per_question"] = sum((f["correct"] - f["wrong"]) / max(1, len(idx))
+                                  for f, idx in zip(figs, runs.values(), strict=True)) / len(figs)
+    return out
+
+
 def choose_threshold(items, p, y, target: float, veto: bool,
                      max_false_refusals: float) -> tuple[float, dict[str, Any]]:
     """The lowest threshold whose answers are at most ``target`` wrong (most answers at that risk), when
     that costs no more than ``max_false_refusals``; otherwise the highest threshold within that budget
     (as many wrong answers refused as the false-refusal budget allows)."""
     grid = [float(t) for t in np.round(np.arange(0.0, 1.0, 0.01), 2)]
-    figs = {t: outcomes_at(items, p, y, t, veto) for t in grid}
+    figs = {t: macro_outcomes(items, p, y, t, veto) for t in grid}
     within = [t for t in grid if (figs[t]["false_refusal_rate"] or 0) <= max_false_refusals]
     for t in within:
         w = figs[t]["wrong_among_answered"]
@@ -114,7 +137,12 @@ def fit(examples: list[dict[str, Any]], names: list[str], c: float):
     x = np.array([[e["features"].get(n, 0.0) for n in names] for e in examples], dtype=float)
     y = np.array([e["y"] for e in examples])
     scaler = StandardScaler().fit(x)
-    clf = LogisticRegression(C=c, max_iter=2000).fit(scaler.transform(x), y)
+    # each run (data set x backend) weighs the same in the fit
+    sizes: dict[str, int] = {}
+    for e in examples:
+        sizes[e["run"]] = sizes.get(e["run"], 0) + 1
+    w = np.array([len(examples) / (len(sizes) * sizes[e["run"]]) for e in examples])
+    clf = LogisticRegression(C=c, max_iter=2000).fit(scaler.transform(x), y, sample_weight=w)
     return scaler, clf
 
 
@@ -208,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         choices["veto" if veto else "feature"] = {"threshold": t, **fig}
     # the rules keep their veto only if, at the same risk, it gives more correct answers out of fold
     # (a wrong answer costs as much as a right one gains; ties go to the learned decision alone)
-    rules = max(choices, key=lambda k: (choices[k]["correct"] - choices[k]["wrong"], k == "feature"))
+    rules = max(choices, key=lambda k: (choices[k]["net_per_question"], k == "feature"))
     per_backend = {}
     for backend in sorted({it["backend"] for it in items}):
         for dataset in sorted({it["dataset"] for it in items}):
