@@ -324,7 +324,7 @@ def test_labelled_answers_are_real_answers_with_read_labels():
         assert isinstance(r["label_answers"], bool) and r["labelled_by"].startswith("reading"), r["id"]
         assert r["answer"].strip() and r["citations"] and all(c["quote"].strip() for c in r["citations"]), r["id"]
     kinds = Counter((r["dataset"], r["backend"]) for r in rows)
-    assert {("news", "extractive"), ("news", "local"), ("squad2", "extractive")} <= set(kinds)
+    assert {("news", "extractive"), ("news", "local"), ("squad2", "extractive"), ("squad2", "local")} <= set(kinds)
     # right and wrong answers, supported and not: the set can tell a scorer's errors from its successes
     assert Counter(r["label_support"] == "supported" for r in rows)[False] >= 20
     assert Counter(r["label_answers"] for r in rows)[False] >= 50
