@@ -64,11 +64,11 @@ class OpenAIChatBackend:
 
     def __init__(
         self,
-        *,
         base_url: str,
         model: str,
         api_key: str | None = None,
         timeout: float = 120.0,
+        *,
         max_retries: int = 2,
         temperature: float = 0.0,
         context_window: int = 4096,

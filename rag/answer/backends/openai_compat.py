@@ -11,25 +11,6 @@ from rag.answer.backends.llm import OpenAIChatBackend
 
 
 class OpenAIBackend(OpenAIChatBackend):
-    name = "openai"
+    """The chat backend as it stands, named for the ``openai`` setting (base URL and model positional)."""
 
-    def __init__(
-        self,
-        base_url: str,
-        model: str,
-        api_key: str | None = None,
-        timeout: float = 120.0,
-        *,
-        max_retries: int = 2,
-        temperature: float = 0.0,
-        context_window: int = 4096,
-    ) -> None:
-        super().__init__(
-            base_url=base_url,
-            model=model,
-            api_key=api_key,
-            timeout=timeout,
-            max_retries=max_retries,
-            temperature=temperature,
-            context_window=context_window,
-        )
+    name = "openai"
