@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from rag.answer import prompts
 from rag.answer.decision import answer_logprobs
 from rag.answer.evidence import EvidenceItem, select_evidence
-from rag.answer.sanitise import without_instructions
+from rag.answer.sanitise import looks_like_refusal, without_instructions
 from rag.answer.verify import Verification, premise_contradicted, verify
 from rag.settings import Settings
 from rag.types import Answer, Citation, Passage, RagError, Timings
@@ -205,7 +205,7 @@ class AnswerChain:
             try:
                 out = backend.complete_text(prompts.condense_messages(history, question), max_tokens=60)
                 out = out.strip().strip('"').split("\n")[0].strip()
-                if (8 <= len(out) <= 300 and not prompts.looks_like_refusal(out) and keeps_question(question, out)
+                if (8 <= len(out) <= 300 and not looks_like_refusal(out) and keeps_question(question, out)
                         and not person_became_thing(question, out)):
                     return same_question_word(question, out)
                 log.info("condensed question %r dropped (not the same question as %r)", out[:120], question)
@@ -383,7 +383,7 @@ class AnswerChain:
                                             logprobs=token_lps)
             text, cited = self._parse(raw, len(items))
             answer_lps = answer_logprobs(token_lps) if token_lps else None
-            if not text or (prompts.looks_like_refusal(text) and not cited):
+            if not text or (looks_like_refusal(text) and not cited):
                 timings.generate_ms = (time.perf_counter() - tg) * 1000
                 timings.total_ms = (time.perf_counter() - t0) * 1000
                 yield {"type": "answer", "answer": self._refusal(question, standalone, passages,

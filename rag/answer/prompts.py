@@ -111,16 +111,3 @@ def condense_messages(history: list[tuple[str, str]], question: str) -> list[dic
             "the rewritten question."
         )},
     ]
-
-
-_REFUSAL = re.compile(
-    r"(don'?t|do not|does not|doesn'?t|cannot|can'?t|unable to|no information|not (?:mentioned|stated|"
-    r"specified|provided|given|say|clear)|isn'?t (?:mentioned|stated))", re.I)
-
-
-def looks_like_refusal(text: str) -> bool:
-    t = text.strip()
-    if not t:
-        return True
-    return bool(_REFUSAL.search(t[:160])) and ("article" in t.lower() or "evidence" in t.lower()
-                                             or "information" in t.lower() or len(t) < 60)
