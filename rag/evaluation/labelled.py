@@ -26,6 +26,9 @@ from typing import Any
 from rag.evaluation.datasets import project_path
 
 LABELLED = project_path("eval/qa/labelled-answers.jsonl")
+# the LLM judge's agreement, measured once by `python -m rag.evaluation.labelled agreement --judge MODEL`
+# (minutes of a second model: not re-run by every eval, which reports this file's figures)
+JUDGE_AGREEMENT = project_path("eval/qa/labelled-judge-agreement.json")
 MAX_DISAGREEMENT = 0.15  # above this a scorer is not used for a headline figure
 _MARKER = re.compile(r"\s*\[\d{1,3}\]")
 
@@ -74,6 +77,31 @@ def support_scorer_says(row: dict[str, Any], scorer) -> bool:
     return True
 
 
+def judge_says(row: dict[str, Any], judge) -> bool | None:
+    """An LLM judge on a labelled answer: every sentence supported by the quotes it cites (None when a
+    verdict could not be read)."""
+    from rag.evaluation.judge import SUPPORTED_SCHEMA, support_messages
+    from rag.evaluation.metrics import split_cited
+
+    quotes = {c["n"]: c["quote"] for c in row["citations"]}
+    question = row.get("standalone_question") or row["question"]
+    verdicts = []
+    for sent, marks in split_cited(row["answer"]):
+        ev = [quotes[n] for n in marks if n in quotes]
+        verdicts.append(judge._ask(support_messages(question, sent, ev), SUPPORTED_SCHEMA, "supported")
+                        if ev else False)
+    if not verdicts or any(v is False for v in verdicts):
+        return False if verdicts else None
+    return None if any(v is None for v in verdicts) else True
+
+
+def judge_agreement(rows: list[dict[str, Any]], judge) -> dict[str, Any]:
+    said = [(judge_says(r, judge), r["label_support"] == "supported") for r in rows]
+    known = [(p, g) for p, g in said if p is not None]
+    out = agreement([p for p, _ in known], [g for _, g in known])
+    return {**out, "judge": judge.name, "unparsed": len(said) - len(known)}
+
+
 def scorer_agreement(rows: list[dict[str, Any]], scorer=None, decision_model=None,
                      decision_threshold: float | None = None) -> dict[str, Any]:
     """Agreement of each available scorer with the read labels.
@@ -94,6 +122,8 @@ def scorer_agreement(rows: list[dict[str, Any]], scorer=None, decision_model=Non
         gold = [r["label_support"] == "supported" and bool(r["label_answers"]) for r in have]
         pred = [decision_model.p_correct(r["decision_features"]) >= decision_threshold for r in have]
         out["decision_model"] = agreement(pred, gold)
+    if Path(JUDGE_AGREEMENT).is_file():
+        out["llm_judge"] = json.loads(Path(JUDGE_AGREEMENT).read_text(encoding="utf-8"))
     return out
 
 
@@ -141,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--out", type=Path, required=True)
     a = sub.add_parser("agreement")
     a.add_argument("--file", type=Path, default=LABELLED)
+    a.add_argument("--judge", default=None, help="also measure an LLM judge (a local model name or a URL) "
+                   f"and write its figures to {JUDGE_AGREEMENT}")
     args = ap.parse_args(argv)
     if args.cmd == "candidates":
         rows = candidate_rows(args.runs, args.per_run)
@@ -156,7 +188,20 @@ def main(argv: list[str] | None = None) -> int:
     s = Settings()
     scorer = SupportScorer(embed=get_embedder(s.embed_model, device=s.embed_device).encode,
                            threshold=s.support_threshold)
-    res = scorer_agreement(load(args.file), scorer, load_model(str(s.decision_model_path)), s.decision_threshold)
+    rows = load(args.file)
+    if args.judge:
+        import time
+
+        from rag.evaluation.judge import Judge, make_judge_backend
+
+        judge = Judge(make_judge_backend(args.judge, s))
+        try:
+            res = {**judge_agreement(rows, judge), "measured": time.strftime("%Y-%m-%d"), "rows": len(rows)}
+        finally:
+            judge.close()
+        Path(JUDGE_AGREEMENT).write_text(json.dumps(res, indent=1) + "\n", encoding="utf-8")
+        print(f"wrote {JUDGE_AGREEMENT}")
+    res = scorer_agreement(rows, scorer, load_model(str(s.decision_model_path)), s.decision_threshold)
     print(json.dumps(res, indent=1))
     return 0
 

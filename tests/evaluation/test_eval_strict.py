@@ -199,3 +199,21 @@ def test_train_decision_fits_on_dev_and_refuses_test_items(tmp_path):
     assert model.p_correct({"signal": 1.5, "noise": 0.5}) > model.p_correct({"signal": -0.5, "noise": 0.5})
     with pytest.raises(SystemExit, match="dev items only"):
         main([str(_run(tmp_path, "t", "test")), "--out", str(out)])
+
+
+def test_judge_agreement_reads_every_sentence():
+    from rag.evaluation.labelled import judge_agreement
+
+    class Judge:
+        name = "fake:judge"
+
+        def _ask(self, messages, schema, key):
+            return "seven" in messages[-1]["content"].split("Answer sentence:")[1].lower()
+
+    rows = [{"question": "How many?", "answer": "Seven landed [1].", "citations": [{"n": 1, "quote": "Seven landed."}],
+             "label_support": "supported"},
+            {"question": "How many?", "answer": "Seven landed [1]. Nine died [1].",
+             "citations": [{"n": 1, "quote": "Seven landed."}], "label_support": "partly"},
+            {"question": "How many?", "answer": "No citation here.", "citations": [], "label_support": "not_supported"}]
+    out = judge_agreement(rows, Judge())
+    assert out["n"] == 3 and out["accuracy"] == 1.0 and out["judge"] == "fake:judge"
