@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     embed_device: str = "cpu"
     embed_backend: Literal["auto", "openvino", "torch"] = Field(
         default="auto", description="auto = OpenVINO when installed (same vectors, ~3x faster), else PyTorch.")
+    embed_precision: Literal["auto", "f32", "bf16", "int8"] = Field(
+        default="auto",
+        description="OpenVINO precision of the embedding model. auto = int8 (NNCF post-training quantisation, "
+        "calibrated once on synthetic news and cached) when nncf is installed, else bf16 on CPUs with "
+        "AMX/AVX512-BF16, else f32. Measured in `bench ingest` and `bench embeddings`, docs/scaling.md.")
 
     # --- retrieval -----------------------------------------------------------------------
     top_k: int = Field(default=5, ge=1)

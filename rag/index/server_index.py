@@ -41,7 +41,8 @@ class ServerNewsIndex(NewsIndex):
         self.root = Path(settings.index_dir)  # unused for data: everything is on the server
         self.where = f"chroma://{settings.chroma_host}:{settings.chroma_port}/{settings.collection}"
         self.embedder = embedder or get_embedder(settings.embed_model, settings.embed_batch_size,
-                                                 settings.embed_device, getattr(settings, "embed_backend", None))
+                                                 settings.embed_device, getattr(settings, "embed_backend", None),
+                                                 getattr(settings, "embed_precision", None))
         self._chroma = ChromaStore(settings, self.model_id, self.embedder.dim, verify_model=check_model)
         self.meta = ServerMeta(self._chroma.client, settings.collection)
         self.lock = ServerLock(self.meta)

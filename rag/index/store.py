@@ -108,7 +108,8 @@ class NewsIndex:
         self.root = Path(settings.index_dir)
         self.root.mkdir(parents=True, exist_ok=True)
         self.embedder = embedder or get_embedder(settings.embed_model, settings.embed_batch_size,
-                                                 settings.embed_device, getattr(settings, "embed_backend", None))
+                                                 settings.embed_device, getattr(settings, "embed_backend", None),
+                                                 getattr(settings, "embed_precision", None))
         self.lock = IndexLock(self.root / ".lock")
         self.articles = ArticleStore(self.root / "articles")
         self.manifest_path = self.root / "manifest.json"
