@@ -42,6 +42,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repeat", type=int, default=3, help="interleaved repeats; figures are medians")
     p.add_argument("--no-same-chunks", action="store_true", help="skip the llama-index same-chunks run")
     p.add_argument("--no-f32", action="store_true", help="skip the forced-f32 run of our pipeline")
+    p.add_argument("--no-raw", action="store_true", help="skip raw encode (lever checks; its fields are then 0)")
     p.add_argument("--compare-torch", action="store_true", help="also run our pipeline on PyTorch embeddings")
     p.add_argument("--variant", action="append", default=[], metavar="NAME:VAR=VAL,...",
                    help="also run our pipeline with these RAG_* environment settings (repeatable)")
@@ -90,7 +91,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 ours(f"variant_{vname}", venv)
             if args.compare_torch:
                 ours("ours_torch", {"RAG_EMBED_BACKEND": "torch"})
-            keep("raw", run_worker("encode_raw", {"chunks_file": str(chunks_file), "batch_size": args.batch_size}))
+            if not args.no_raw:
+                keep("raw", run_worker("encode_raw", {"chunks_file": str(chunks_file),
+                                                      "batch_size": args.batch_size}))
             if not args.no_same_chunks:
                 keep("llamaindex_same", run_worker("ingest_llamaindex", {
                     "corpus": str(corpus), "chroma_dir": str(t / f"lis{r}"), "batch_size": args.batch_size,
@@ -117,6 +120,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 out[k] = rs[0][k]
         return out
 
+    if "raw" not in runs:  # --no-raw
+        runs["raw"] = [{"seconds": 0.0, "chunks": runs["ours"][0]["chunks"], "peak_rss_mb": 0.0}]
     ours, raw, lid = summary("ours"), summary("raw"), summary("llamaindex")
     words = sum(len(a.text.split()) for a in generate(n, args.seed))
     out: dict[str, Any] = {
@@ -126,7 +131,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "ours_chunks_per_s": ours["chunks_per_s"],
         "raw_encode_chunks_per_s": raw["chunks_per_s"],
         "llamaindex_default_chunks_per_s": lid["chunks_per_s"],
-        "ratio_vs_raw": round(raw["seconds"] / ours["seconds"], 3),
+        "ratio_vs_raw": round(raw["seconds"] / ours["seconds"], 3) if raw["seconds"] else 0.0,
         "ratio_vs_llamaindex": round(ours["chunks_per_s"] / lid["chunks_per_s"], 3),
         "peak_rss_mb": ours["peak_rss_mb"],
         # the headline: articles from files to a queryable index, per second
@@ -189,7 +194,7 @@ def report(res: dict[str, Any]) -> str:
 
     def row(name: str, chunks: int, seconds: float, rss: float, truncated: Any = "", ratio: Any = None) -> dict:
         return {"pipeline": name, "articles/s": round(n / seconds, 2) if seconds else 0.0,
-                "vs default": ratio if ratio is not None else round(li_s / seconds, 2),
+                "vs default": ratio if ratio is not None else (round(li_s / seconds, 2) if seconds else 0.0),
                 "chunks": chunks, "chunks/s": round(chunks / seconds, 2) if seconds else 0.0,
                 "truncated": truncated, "seconds": seconds, "peak RSS MB": rss}
 
@@ -207,8 +212,9 @@ def report(res: dict[str, Any]) -> str:
     if "ours_torch_chunks_per_s" in res:
         sec = round(res["chunks"] / res["ours_torch_chunks_per_s"], 3)
         rows.append(row("ours (torch f32)", res["chunks"], sec, res["ours_torch_peak_rss_mb"]))
-    rows.append(row("raw SentenceTransformer.encode of our chunks (embedding only)", res["chunks"],
-                    res["raw_encode_seconds"], res["raw_peak_rss_mb"]))
+    if res["raw_encode_seconds"]:
+        rows.append(row("raw SentenceTransformer.encode of our chunks (embedding only)", res["chunks"],
+                        res["raw_encode_seconds"], res["raw_peak_rss_mb"]))
     rows.append(row("llama-index default", res["llamaindex_default_chunks"], li_s,
                     res["llamaindex_default_peak_rss_mb"], res["llamaindex_default_truncated_chunks"], 1.0))
     if "llamaindex_same_chunks_chunks_per_s" in res:

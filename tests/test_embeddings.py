@@ -169,3 +169,21 @@ print(json.dumps(sent))
     if importlib.util.find_spec("nncf") is not None:  # and quantised (NNCF reports through the same package)
         assert list((tmp_path / "openvino").glob("*-int8*/model.xml"))
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == []
+
+
+@pytest.mark.parametrize("precision", ["bf16", "int8"])
+def test_bulk_encodes_match_single_ones(precision):
+    """A bulk encode (several batches: the THROUGHPUT streams) gives the vectors a lone text gets (the
+    LATENCY request): the index and the queries see the same model."""
+    _need_openvino()
+    import importlib.util
+
+    if precision == "int8" and importlib.util.find_spec("nncf") is None:
+        pytest.skip("nncf is not installed")
+    from rag.index.embeddings import Embedder
+
+    e = Embedder(backend="openvino", precision=precision, batch_size=2)
+    bulk = e.encode(TEXTS)  # 3 batches of at most 2
+    assert e._ov._queue is not None  # the throughput path ran
+    alone = np.stack([e.encode([t])[0] for t in TEXTS])
+    assert np.abs(bulk - alone).max() < 1e-6

