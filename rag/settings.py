@@ -82,7 +82,9 @@ class Settings(BaseSettings):
         default="auto",
         description="OpenVINO precision of the embedding model. auto = int8 (NNCF post-training quantisation, "
         "calibrated once on synthetic news and cached) when nncf is installed, else bf16 on CPUs with "
-        "AMX/AVX512-BF16, else f32. Measured in `bench ingest` and `bench embeddings`, docs/scaling.md.")
+        "AMX/AVX512-BF16, else f32. Measured (bench ingest, 200 articles, AMD EPYC with AVX512-BF16/VNNI, no AMX): "
+        "int8 ingests 1.33x bf16 and 2.4x f32 articles/s; hit@5 equal or higher on news and SQuAD "
+        "(docs/scaling.md).")
 
     # --- retrieval -----------------------------------------------------------------------
     top_k: int = Field(default=5, ge=1)

@@ -13,6 +13,14 @@ Backends (``RAG_EMBED_BACKEND`` = ``auto`` | ``openvino`` | ``torch``):
   (``python -m bench embeddings``, docs/scaling.md).
 * ``torch``: sentence-transformers, fp32. The fallback, with a log line saying why.
 
+Precision on OpenVINO (``RAG_EMBED_PRECISION`` = ``auto`` | ``int8`` | ``bf16`` | ``f32``): ``int8`` is
+an NNCF post-training quantisation of the IR, calibrated once on synthetic news passages and queries
+(``bench.corpus`` with its own seed: neither the benchmark's articles nor the eval sets) and cached
+beside the IR; its remaining float ops run in bf16 where the CPU has it, else f32. ``auto`` = int8
+when nncf is installed (or the int8 IR is cached), else the CPU's best float. int8 was the fastest
+measured on both CPU kinds at equal hit@5 (docs/scaling.md). ``RAG_OV_INFERENCE_PRECISION=f32``
+makes the CPU look bf16-less (how the benchmark measures the no-bf16 case on a bf16 machine).
+
 The vectors are the same space whichever backend computed them, so ``model_id`` does not change
 with the backend. To keep them *deterministic* (a text's vector must not depend on which other
 texts share its batch), the OpenVINO path pads every text to a fixed length bucket and batches only
