@@ -1,7 +1,7 @@
 """``python -m bench NAME ...`` (or ``newsrag bench NAME ...``): benchmarks that print ratios measured
 in one run and write their JSON to ``bench/results/NAME.json``.
 
-    python -m bench ingest --articles 200 [--seed 0] [--batch-size 32] [--repeat 2] [--json]
+    python -m bench ingest --articles 200 [--seed 0] [--batch-size 32] [--repeat 3] [--variant N:VAR=V] [--json]
     python -m bench retrieve --chunks 1000,10000,100000 [--queries 200] [--json]
     python -m bench embeddings [--json]            # OpenVINO vs PyTorch: speed, determinism, hit@5
     python -m bench startup [--json]

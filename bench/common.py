@@ -56,6 +56,39 @@ def run_worker(task: str, args: dict[str, Any], env: dict[str, str] | None = Non
     return json.loads(lines[-1])
 
 
+CPU_EXTENSIONS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "avx_vnni", "amx_bf16", "amx_int8")
+
+
+def cpu_info() -> dict[str, Any]:
+    """The CPU model and the vector extensions that decide the embedding precision (Linux /proc/cpuinfo)."""
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                key, _, val = line.partition(":")
+                key = key.strip()
+                if key == "model name":
+                    model = val.strip()
+                elif key == "flags":
+                    flags = set(val.split())
+                if key == "flags" and model:
+                    break
+    except OSError:
+        pass
+    return {"model": model, "extensions": [x for x in CPU_EXTENSIONS if x in flags],
+            "amx": any(x.startswith("amx") for x in flags), "cpus": os.cpu_count()}
+
+
+def token_stats(tokenizer, texts: list[str], window: int) -> dict[str, int]:
+    """How the model sees ``texts``: chunks longer than its ``window`` (special tokens included) are
+    truncated; ``embedded_tokens`` is what it actually reads."""
+    lengths = [len(ids) for ids in tokenizer(list(texts), add_special_tokens=True, truncation=False,
+                                             verbose=False)["input_ids"]] if texts else []
+    return {"truncated_chunks": sum(n > window for n in lengths),
+            "embedded_tokens": sum(min(n, window) for n in lengths),
+            "chunk_tokens_p50": sorted(lengths)[len(lengths) // 2] if lengths else 0, "model_window": window}
+
+
 def machine_info() -> dict[str, Any]:
     info: dict[str, Any] = {"python": platform.python_version(), "cpus": os.cpu_count(),
                             "platform": platform.platform()}

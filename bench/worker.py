@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import peak_rss_mb
+from bench.common import peak_rss_mb, token_stats
 
 
 def _read_jsonl(path: str) -> list[dict]:
@@ -39,12 +39,15 @@ def ingest_ours(a: dict[str, Any]) -> dict[str, Any]:
     seconds = time.perf_counter() - t0
     if report.failed:
         raise RuntimeError(f"ingest failures: {report.failed[:3]}")
+    # after the clock: what was embedded, read back from Chroma (the texts the model saw)
+    texts = [t for pairs in index.chroma.texts_by_doc(None).values() for _, t in pairs]
     if a.get("chunks_out"):
-        texts = [c.text for d in index.manifest.docs.values() for c in index.chunks_of(d.doc_id, d.n_chunks)]
         Path(a["chunks_out"]).write_text(json.dumps(texts))
+    emb = index.embedder
     return {"seconds": seconds, "chunks": report.chunks_added, "articles": report.documents_added,
-            "backend": index.embedder.backend,
-            "precision": getattr(index.embedder._ov, "precision", "f32")}
+            "backend": emb.backend, "precision": emb.precision,
+            "inference_precision": getattr(emb._ov, "inference_precision", "f32"),
+            **token_stats(emb.tokenizer, texts, emb.max_seq_length)}
 
 
 def encode_raw(a: dict[str, Any]) -> dict[str, Any]:
@@ -95,7 +98,10 @@ def ingest_llamaindex(a: dict[str, Any]) -> dict[str, Any]:
                 for r in _read_jsonl(a["corpus"])]
         VectorStoreIndex.from_documents(docs, storage_context=ctx, embed_model=embed)
     seconds = time.perf_counter() - t0
-    return {"seconds": seconds, "chunks": col.count()}
+    # after the clock: how much of each chunk the 256-token model read (it truncates the rest)
+    texts = col.get(include=["documents"])["documents"] or []
+    return {"seconds": seconds, "chunks": col.count(),
+            **token_stats(embed._model.tokenizer, texts, int(embed._model.max_seq_length))}
 
 
 def build_retrieve_index(a: dict[str, Any]) -> dict[str, Any]:

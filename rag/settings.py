@@ -53,6 +53,23 @@ def env_embed_backend() -> str | None:
     return os.environ.get("RAG_EMBED_BACKEND")
 
 
+def env_embed_precision() -> str | None:
+    """``RAG_EMBED_PRECISION`` for an embedder created without settings (``Settings.embed_precision`` otherwise)."""
+    return os.environ.get("RAG_EMBED_PRECISION")
+
+
+def ov_inference_precision() -> str:
+    """``RAG_OV_INFERENCE_PRECISION``: ``f32`` makes the CPU look bf16-less to the embedder (how bench ingest
+    measures, on a bf16 machine, what a CPU without bf16 would get). Process-wide, like the embedder."""
+    return os.environ.get("RAG_OV_INFERENCE_PRECISION", "").strip().lower()
+
+
+def ov_throughput() -> bool:
+    """``RAG_OV_THROUGHPUT`` (default on): bulk OpenVINO encodes run on a THROUGHPUT compile (bit-identical
+    vectors); ``0`` keeps them on the LATENCY request."""
+    return os.environ.get("RAG_OV_THROUGHPUT", "1").strip().lower() not in ("0", "false", "no")
+
+
 def crash_at() -> str | None:
     """``RAG_CRASH_AT=point[:n]``: a test hook of the crash-safety tests (rag/faults.py), never set in use.
     Read at every crash point, so a test can set it for one child process."""
@@ -110,6 +127,18 @@ class Settings(BaseSettings):
     embed_device: str = setting("index", "cpu", "Torch device of the embedding model (torch backend).")
     embed_backend: Literal["auto", "openvino", "torch"] = setting(
         "index", "auto", "auto = OpenVINO when installed (same vectors, ~3x faster), else PyTorch.")
+    embed_precision: Literal["default", "auto", "f32", "bf16", "int8"] = setting(
+        "index", "default",
+        "OpenVINO precision of the embedding model. default = OpenVINO's own inference precision (the vectors "
+        "every index and eval threshold so far were built with); f32/bf16 force a float precision; int8 = NNCF "
+        "post-training quantisation, calibrated once on synthetic news (rag/index/calibration.py) and cached; "
+        "auto = int8 when nncf is installed, else the CPU's best float. int8 ingests 1.33x bf16 in bench ingest "
+        "(docs/scaling.md) but changes the vectors: not the default while answer-quality thresholds are "
+        "calibrated on the old embedding. Changing it needs `newsrag index rebuild`.")
+    chroma_write_batch: int = setting(
+        "index", 2048, "Chunks per Chroma write during ingest (embedding still runs in steps of 8 x the batch "
+        "size). Larger writes cost less per chunk: 256 -> 2,048 measured in bench ingest, docs/scaling.md. "
+        "Does not change the vectors.", ge=1, le=5000)
 
     # --- ingest ------------------------------------------------------------------------------------
     max_file_mb: float = setting("ingest", 20.0, "Files larger than this are refused.", gt=0)

@@ -58,6 +58,23 @@ def test_new_fields_read_their_environment_variables(monkeypatch):
     assert s.resolved_model_dir == Path("/tmp/cachedir/models")
 
 
+def test_answer_affecting_defaults_are_unchanged(monkeypatch):
+    """Eval thresholds and the trained decision model were calibrated on these: int8 and 256-token chunks
+    are measured options (docs/scaling.md), not defaults."""
+    from rag.settings import Settings, ov_throughput
+
+    for var in ("RAG_CHUNK_TOKENS", "RAG_EMBED_PRECISION", "RAG_CHROMA_WRITE_BATCH", "RAG_OV_THROUGHPUT"):
+        monkeypatch.delenv(var, raising=False)
+    s = Settings()
+    assert (s.chunk_tokens, s.chunk_overlap_sentences, s.embed_precision) == (200, 1, "default")
+    assert s.chroma_write_batch == 2048 and ov_throughput()  # vector-neutral levers: on
+    monkeypatch.setenv("RAG_EMBED_PRECISION", "int8")
+    monkeypatch.setenv("RAG_CHROMA_WRITE_BATCH", "256")
+    monkeypatch.setenv("RAG_OV_THROUGHPUT", "0")
+    s = Settings()
+    assert (s.embed_precision, s.chroma_write_batch, ov_throughput()) == ("int8", 256, False)
+
+
 def test_environment_is_read_only_in_settings_and_the_offline_setup():
     allowed = {"rag/settings.py", "rag/logging_setup.py"}
     readers = {str(p.relative_to(ROOT)) for p in (ROOT / "rag").rglob("*.py")

@@ -46,8 +46,8 @@ CACHE_ROOT = Path(".cache/eval-index")
 SUPPORT_PAIRS = project_path("eval/qa/support.jsonl")
 # code whose behaviour shapes the index: a change to it must not reuse a stale cached index
 _INDEX_CODE = ("rag/text", "rag/ingest", "rag/index")
-_INDEX_SETTINGS = ("embed_model", "chunk_tokens", "chunk_overlap_sentences", "furniture_min_docs",
-                   "collection")
+_INDEX_SETTINGS = ("embed_model", "embed_precision", "chunk_tokens", "chunk_overlap_sentences",
+                   "furniture_min_docs", "collection")
 KEEP_CACHED = 4  # cached indexes kept (most recently used first); code changes keep minting new keys
 
 

@@ -32,7 +32,8 @@ class IndexBase:
         self.settings = settings
         self.root = Path(settings.index_dir)
         self.embedder = embedder or get_embedder(settings.embed_model, settings.embed_batch_size,
-                                                 settings.embed_device, getattr(settings, "embed_backend", None))
+                                                 settings.embed_device, getattr(settings, "embed_backend", None),
+                                                 getattr(settings, "embed_precision", None))
         self._chunker = chunker
 
     # ------------------------------------------------------------------ components
@@ -108,24 +109,39 @@ class IndexBase:
 
     # ------------------------------------------------------------------ writes
     def _embed_and_upsert(self, all_chunks: list[tuple[Article, Chunk]], progress=None, on_batch=None) -> None:
-        """Embed in bounded steps (memory stays proportional to the batch size) and upsert each step."""
+        """Embed in bounded steps (the model's memory stays proportional to the batch size) and write the
+        vectors to Chroma in larger batches (``chroma_write_batch``): a Chroma upsert costs less per chunk
+        the more chunks it carries (about 2.2 ms/chunk in steps of 256 vs 1.5 ms in 2,000, measured)."""
         import numpy as np
 
         from rag.index.chroma_store import date_ord
 
         step = max(self.settings.embed_batch_size * 8, 64)
-        for i in range(0, len(all_chunks), step):
-            batch = all_chunks[i:i + step]
-            vecs = self.embedder.encode([c.text for _, c in batch])
-            crash_point("embed-batch")
+        write = max(step, int(getattr(self.settings, "chroma_write_batch", step)))
+        pending: list[tuple[list[tuple[Article, Chunk]], np.ndarray]] = []
+
+        def flush() -> None:
+            rows = [x for part, _ in pending for x in part]
+            vecs = np.concatenate([v for _, v in pending]) if len(pending) > 1 else pending[0][1]
             metas = []
-            for art, c in batch:
+            for art, c in rows:
                 meta = art.meta()
                 meta.update(start=c.start, end=c.end, index=c.index, published_ord=date_ord(art.published))
                 metas.append(meta)
-            self.chroma.upsert([c.chunk_id for _, c in batch], np.asarray(vecs).tolist(),
-                               [c.text for _, c in batch], metas)
+            self.chroma.upsert([c.chunk_id for _, c in rows], vecs, [c.text for _, c in rows], metas)
+            pending.clear()
             crash_point("chroma-upsert")
+
+        waiting = 0
+        for i in range(0, len(all_chunks), step):
+            batch = all_chunks[i:i + step]
+            vecs = np.asarray(self.embedder.encode([c.text for _, c in batch]), dtype=np.float32)
+            crash_point("embed-batch")
+            pending.append((batch, vecs))
+            waiting += len(batch)
+            if waiting >= write or i + step >= len(all_chunks):
+                flush()
+                waiting = 0
             if on_batch is not None:
                 on_batch()
             if progress is not None:

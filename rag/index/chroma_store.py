@@ -17,6 +17,7 @@ from rag.types import IndexMismatchError, RagError
 
 log = logging.getLogger(__name__)
 _BATCH = 1000
+_WRITE_BATCH = 5000  # at most this many chunks per upsert call (embedded Chroma accepts 5,461)
 
 
 def date_ord(iso: str) -> int:
@@ -116,9 +117,17 @@ class ChromaStore:
             offset += len(got)
 
     def upsert(self, ids: list[str], vectors, texts: list[str], metas: list[dict[str, Any]]) -> None:
-        for i in range(0, len(ids), _BATCH):
-            self.col.upsert(ids=ids[i:i + _BATCH], embeddings=vectors[i:i + _BATCH],
-                            documents=texts[i:i + _BATCH], metadatas=metas[i:i + _BATCH])
+        """``vectors``: a float32 array (or a list of lists); written in as few calls as Chroma accepts."""
+        n = getattr(self, "_write_batch", 0)
+        if not n:
+            try:
+                n = max(1, min(_WRITE_BATCH, int(self.client.get_max_batch_size())))
+            except Exception:  # noqa: BLE001 - an old server without the call: the conservative size
+                n = _BATCH
+            self._write_batch = n
+        for i in range(0, len(ids), n):
+            self.col.upsert(ids=ids[i:i + n], embeddings=vectors[i:i + n],
+                            documents=texts[i:i + n], metadatas=metas[i:i + n])
 
     def delete(self, ids: list[str]) -> None:
         for i in range(0, len(ids), _BATCH):

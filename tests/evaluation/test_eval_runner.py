@@ -251,6 +251,7 @@ def test_corpus_key_tracks_corpus_bytes_and_index_settings(tmp_path):
     k = corpus_key([tmp_path], s)
     assert k == corpus_key([tmp_path], s.model_copy(update={"top_k": 9}))  # retrieval knobs: same index
     assert k != corpus_key([tmp_path], s.model_copy(update={"chunk_tokens": 120}))
+    assert k != corpus_key([tmp_path], s.model_copy(update={"embed_precision": "int8"}))  # other vectors
     (tmp_path / "a.txt").write_text("One article, edited.")
     assert k != corpus_key([tmp_path], s)
 

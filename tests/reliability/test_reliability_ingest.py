@@ -356,7 +356,8 @@ def test_json_oddities_are_indexed_or_reported(assistant, tmp_path):
 
 
 # ---------------------------------------------------------------------------- kill -9 during an ingest
-CRASH_ENV = {"RAG_EMBED_BATCH_SIZE": "8", "RAG_CHUNK_TOKENS": "64"}  # 64 chunks per embed/upsert step
+CRASH_ENV = {"RAG_EMBED_BATCH_SIZE": "8", "RAG_CHUNK_TOKENS": "64",  # 64 chunks per embed/upsert step
+             "RAG_CHUNK_OVERLAP_SENTENCES": "1", "RAG_CHROMA_WRITE_BATCH": "64"}
 
 
 def _article(i: int, version: int, prefix: str = "a") -> str:
@@ -413,7 +414,8 @@ def crash_base(tmp_path_factory):
     root = tmp_path_factory.mktemp("crash")
     corpus = root / "corpus"
     _corpus_before(corpus)
-    settings = Settings(index_dir=root / "base", backend="extractive", embed_batch_size=8, chunk_tokens=64)
+    settings = Settings(index_dir=root / "base", backend="extractive", embed_batch_size=8, chunk_tokens=64,
+                        chunk_overlap_sentences=1, chroma_write_batch=64)
     a = Assistant(settings)
     report = a.ingest([corpus])
     assert report.documents_added == 16 and not report.failed
