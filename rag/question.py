@@ -14,6 +14,15 @@ from functools import lru_cache
 from rag import textutil as tu
 from rag.textutil import content_set, content_stems, extract_entities, number_values
 
+# A short answer ("seven", "3:40 a.m.", "the Red Heron Collective") names the answer and says nothing of
+# its own: it is verified, checked and judged together with its question. Longer text is a sentence.
+SHORT_ANSWER_WORDS = 8
+
+
+def is_short_answer(text: str) -> bool:
+    return len(text.split()) <= SHORT_ANSWER_WORDS
+
+
 _WH = re.compile(r"\b(who|whom|whose|what|which|when|where|why|how)\b", re.I)
 
 

@@ -20,6 +20,7 @@ from rag.answer.decision import answer_logprobs
 from rag.answer.evidence import EvidenceItem, select_evidence
 from rag.answer.sanitise import looks_like_refusal, without_instructions
 from rag.answer.verify import Verification, premise_contradicted, verify
+from rag.question import is_short_answer
 from rag.settings import Settings
 from rag.types import Answer, Citation, Passage, RagError, Timings
 
@@ -69,7 +70,7 @@ def heuristic_condense(question: str, history: History) -> str:
     # makes Celvax-L?" - "Celvane Biologics." - "Who is its chief executive?"). A quoted sentence names
     # many things: then the user's own question names the topic most precisely, the answer is the fallback.
     asked = last_user.lower()
-    short = len(re.sub(r"\[\d{1,3}\]", "", last_answer).split()) <= 8
+    short = is_short_answer(re.sub(r"\[\d{1,3}\]", "", last_answer))
     order = [(last_answer, True), (last_user, False)] if short else [(last_user, False), (last_answer, True)]
     personal = bool(_PERSON.search(question))
     for text, new_only in order:

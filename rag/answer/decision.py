@@ -21,7 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from rag.question import QuestionAnalysis, gives_kind
+from rag.question import QuestionAnalysis, gives_kind, is_short_answer
 from rag.textutil import content_set
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ def features(d: DecisionInput) -> dict[str, float]:
         "n_sentences": float(len(d.sentences)),
         "dropped": float(min(d.dropped, 3)),
         "log_words": math.log1p(len(words)),
-        "short": float(len(words) <= 8),
+        "short": float(is_short_answer(text)),
         "asks_kind": float(bool(d.question.kind)),
         "gives_kind": float(bool(d.question.kind) and gives_kind(
             d.question.kind, text, " ".join(it.display_text for it in cited), d.question.text)),

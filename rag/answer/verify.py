@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from rag.question import asked_kind, gives_kind
+from rag.question import asked_kind, gives_kind, is_short_answer
 from rag.text.sentences import split_sentences
 
 _MARKER = re.compile(r"\s*\[(\d{1,3})\]")
@@ -66,7 +66,7 @@ _WHO_SUBJECT = re.compile(r"^\s*who\s+(?!is\b|was\b|are\b|were\b|'s\b)(\w.*?)\??
 def as_claim(sentence: str, question: str) -> str:
     """A fragment answer is a claim only together with its question. For "Who <did something>?" the
     answer takes the place of "who", so the scorer checks the speaker/agent like any other claim."""
-    if not question or len(sentence.split()) > 8:
+    if not question or not is_short_answer(sentence):
         return sentence
     m = _WHO_SUBJECT.match(question)
     if m:
@@ -83,7 +83,7 @@ _CONTRADICTS = (*_POLARITY, "quote", "speaker")
 def premise_contradicted(result: Verification) -> bool:
     """Whether a short answer was dropped because the evidence says the opposite of its question
     ("Thursday evening" for "On what day did Odelund claim victory?" when he conceded defeat)."""
-    return any(len(t.split()) <= 8 and r.startswith(_POLARITY) for t, rs in result.dropped for r in rs)
+    return any(is_short_answer(t) and r.startswith(_POLARITY) for t, rs in result.dropped for r in rs)
 
 
 class _FragmentScorer:
@@ -210,7 +210,7 @@ def _cite_the_named(result: Verification, question: str, items) -> None:
     if not names:
         return
     for s in result.sentences:
-        if len(s.text.split()) > 8:
+        if not is_short_answer(s.text):
             continue
         cited = [it for it in items if it.n in s.cites]
         docs = {getattr(it, "doc_id", None) for it in cited} - {None}
@@ -275,7 +275,7 @@ def names_the_asker(question: str, answer: str) -> bool:
     ...?") names the person the question mentions, not the one it asks for."""
     from rag.textutil import _tok_match, content_set, content_stems, entity_in, extract_entities
 
-    if not _WHO_SUBJECT.match(question) or len(answer.split()) > 8:
+    if not _WHO_SUBJECT.match(question) or not is_short_answer(answer):
         return False
 
     head = content_stems(answer)[:2]
