@@ -65,9 +65,11 @@ def test_follow_up(local):
     assert "austin" in follow.standalone_question.lower(), follow.standalone_question
     assert any("over the phone" in e["text"] for e in follow.evidence), follow.evidence
     # the 0.5B model's part is measured by the eval (follow-up category); here it must be right or refuse:
-    # with the answering sentence in front of it, it sometimes names Austin himself, which verification drops
+    # with the answering sentence in front of it, it sometimes names Austin himself, which verification drops,
+    # and the answer-or-refuse decision may judge its answer unlikely (measured p(correct) 0.12 once)
     if follow.refused:
-        assert any("dropped" in n or "insufficient" in n or "declined" in n for n in follow.notes), follow.notes
+        assert any("dropped" in n or "insufficient" in n or "declined" in n or "answer-or-refuse decision" in n
+                   for n in follow.notes), follow.notes
     else:
         assert "sudani" in follow.text.lower(), follow.text
 
