@@ -365,8 +365,12 @@ class AnswerChain:
                 yield {"type": "answer", "answer": self._refusal(
                     question, standalone, passages, "the model judged the evidence insufficient", timings, items)}
                 return
-            messages = prompts.answer_messages(items, (without_instructions(question) or question) if hist else standalone,
-                                           hist)
+            # the model reads the conversation without the turns the chain refused: "The articles don't say."
+            # carries nothing to build on, and after one a small model answers the earlier question again
+            # instead of the follow-up (then it reads the standalone question)
+            answered = drop_refused_turns(hist)
+            messages = prompts.answer_messages(
+                items, (without_instructions(question) or question) if answered else standalone, answered)
             schema = prompts.answer_schema(len(items))
             token_lps: list | None = [] if self.settings.llm_logprobs else None
             if stream_tokens:
@@ -448,6 +452,18 @@ class AnswerChain:
             decision=None if decision is None else {"p_correct": decision.p_correct, "threshold": decision.threshold,
                                                     "features": decision.features, "origin": origin,
                                                     "candidate": body})}
+
+
+def drop_refused_turns(history: History) -> History:
+    """The conversation without refused exchanges (the user turn and the refusal that answered it)."""
+    out: History = []
+    for role, text in history:
+        if role == "assistant" and text.startswith(prompts.REFUSAL_PREFIX):
+            if out and out[-1][0] == "user":
+                out.pop()
+            continue
+        out.append((role, text))
+    return out
 
 
 @dataclass(frozen=True)

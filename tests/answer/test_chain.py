@@ -487,3 +487,12 @@ def test_the_decision_refuses_a_verified_answer_it_judges_unlikely(seed_assistan
         assert "seven mortar rounds" in ans.decision["candidate"]
         assert any("answer-or-refuse decision" in n for n in ans.notes)
         assert ans.origin == ("refusal" if refused else "extractive")
+
+
+def test_refused_turns_are_not_shown_to_the_model():
+    from rag.answer.chain import drop_refused_turns
+
+    hist = [("user", "What did Austin condemn?"), ("assistant", "The articles don't say."),
+            ("user", "Who attacked the embassy?"), ("assistant", "Kata'ib Hezbollah [1].")]
+    assert drop_refused_turns(hist) == hist[2:]
+    assert drop_refused_turns(hist[:2]) == []  # nothing left: the model reads the standalone question
