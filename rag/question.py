@@ -131,7 +131,7 @@ def gives_kind(kind: str, text: str, evidence: str = "", question: str = "") -> 
     if kind == "a definition":
         return not _NOT_A_DEFINITION.search(text)
     if kind == "an age":
-        # the number must be an age: "aged 54", "54 years old", "Varro-Quent, 54, said" (a bare number
+        # the number must be an age: "aged 54", "54 years old", "Okafor, 54, said" (a bare number
         # right after a name in the evidence, the news convention)
         if not number_values(text):
             return False
@@ -151,7 +151,7 @@ def premise_verbs(question: str) -> list[str]:
     election?" assumes she conceded. (Only clauses with a past-tense verb: "after the collapse" states
     no event of its own.)"""
     out = []
-    # "Why did Sorcha Penhallow-Ries resign ...?" assumes she resigned
+    # "Why did Anna Brandt resign ...?" assumes she resigned
     m = _WHY_NAME_VERB.match(question)
     if m and m.group(2).lower() not in tu.STOPWORDS:
         out.append(m.group(2).lower())

@@ -427,7 +427,7 @@ def claim_speaker(claim: str) -> str | None:
         while seg_words and seg_words[-1].lower() in _SUBJECT_SKIP:
             seg_words.pop()
         if not seg_words and re.search(r",\s*$", before) and not re.search(r"[\"”’']\s*,?\s*$", before):
-            # appositive: "Mortlake-Ives, his lawyer, said ..." -> the name before the role
+            # appositive: "Okafor-Lane, his lawyer, said ..." -> the name before the role
             earlier = [re.findall(r"[\w.'’-]+", g) for g in segs[:-1] if g.strip()]
             for words in reversed(earlier[-2:]):
                 run = _cap_run(words, from_end=True)
@@ -435,7 +435,7 @@ def claim_speaker(claim: str) -> str | None:
                     return " ".join(run)
             continue
         if not seg_words:
-            # '"...," said Marta Ruelle-Hanse' / "..., Austin said" with the name after the verb
+            # '"...," said Anna Brandt-Lane' / "..., Austin said" with the name after the verb
             after = re.findall(r"[\w.'’-]+", claim[m.end() :])
             run = _cap_run(after[:6], from_end=False)
             if run:
@@ -452,7 +452,7 @@ def claim_speaker(claim: str) -> str | None:
             run = _cap_run(whole[:6], from_end=False)
             return " ".join(run) if run else None
         run = _cap_run(seg_words, from_end=True)
-        # a role before a name is fine ("chief engineer Ilsabet Varro-Quent"); a name before a role
+        # a role before a name is fine ("chief engineer Anna Brandt"); a name before a role
         # word ("Medicines Board chair") keeps the role for the bag-of-words match
         if run and tu._is_cap(seg_words[-1]):
             return " ".join(run)

@@ -1007,7 +1007,7 @@ class Entity:
 
 def _trim_hyphen(w: str, start: int) -> tuple[str, int, int]:
     """Cut a hyphenated word at its first lowercase part after a capitalised one:
-    "Iran-aligned" -> "Iran", "Vellacourt-brokered" -> "Vellacourt"; "al-Askari", "Celvax-L" stay."""
+    "Iran-aligned" -> "Iran", "Brandt-brokered" -> "Brandt"; "al-Askari", "Norvax-9" stay."""
     if "-" in w:
         parts = w.split("-")
         keep: list[str] = []
@@ -1048,7 +1048,7 @@ def extract_entities(text: str) -> list[Entity]:
             while j < len(words):
                 nw = words[j][0]
                 if text[words[j - 1][2] : words[j][1]].strip():
-                    break  # punctuation between the words ("Merovale, Professor X") or a cut hyphen compound
+                    break  # punctuation between the words ("Norland, Professor X") or a cut hyphen compound
                 nclean = nw.rstrip(".") if not re.fullmatch(r"(?:[A-Za-z]\.){2,}", nw) else nw
                 if _is_cap(nclean) and nclean.lower() not in ("i",):
                     last = j

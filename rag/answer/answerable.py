@@ -208,8 +208,8 @@ def check(question: str, evidence: list[str], best_score: float, min_score: floa
     # the premise of a "when/after she <did something>" clause must be in the evidence
     verbs = premise_verbs(question)
     if verbs:
-        # ... and reported of someone the question names: "Odelund conceded defeat" is not a report that
-        # Hask-Morrow conceded
+        # ... and reported of someone the question names: "Brandt conceded defeat" is not a report that
+        # Okafor conceded
         sents = [e[a:b] for e in ev for a, b in tu.split_sentences(e)]
         for verb in verbs:
             st = tu.stem(verb)

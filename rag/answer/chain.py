@@ -67,7 +67,7 @@ def heuristic_condense(question: str, history: History) -> str:
     if last_answer.startswith(prompts.REFUSAL_PREFIX):
         last_answer = ""
     # A pronoun after a short answer most often points at what that answer introduced ("Which company
-    # makes Celvax-L?" - "Celvane Biologics." - "Who is its chief executive?"). A quoted sentence names
+    # makes the vaccine?" - "Norvik Pharma." - "Who is its chief executive?"). A quoted sentence names
     # many things: then the user's own question names the topic most precisely, the answer is the fallback.
     asked = last_user.lower()
     short = is_short_answer(re.sub(r"\[\d{1,3}\]", "", last_answer))
@@ -76,7 +76,7 @@ def heuristic_condense(question: str, history: History) -> str:
     for text, new_only in order:
         names = [e.text for e in extract_entities(text) if e.text.lower() not in question.lower()
                  and not (new_only and e.text.lower() in asked)]
-        if personal:  # "she" is not the Korrin Dam the user asked about, but the person the answer named
+        if personal:  # "she" is not the dam the user asked about, but the person the answer named
             names = [n for n in names if not _THING_NAME.search(n)]
         if names:
             break
@@ -111,7 +111,7 @@ def keeps_question(question: str, rewrite: str) -> bool:
 
 
 # Last words of names that are not people: a rewrite that puts one where the follow-up says "she" has
-# resolved the pronoun to the wrong thing ("When is she due to report?" -> "When is Korrin Dam due ...?").
+# resolved the pronoun to the wrong thing ("When is she due to report?" -> "When is Elder Dam due ...?").
 _THING_NAME = re.compile(
     r"\b(?:Dam|Bay|Falls|River|Valley|Lake|Port|Harbour|City|Town|Village|Province|District|Coast|Island|"
     r"Stadium|Bridge|Street|Road|Square|Court|Council|Authority|Office|Ministry|Board|Commission|Bank|Party|"

@@ -40,7 +40,7 @@ _DEFINITE_START = re.compile(r"^[\"'\u201c]?the\s+([a-z][\w-]*)(?:\s+([a-z][\w-]
 def refers_back(sentence: str, before: str) -> bool:
     m = _DEFINITE_START.match(sentence)
     if not m or not before or m.group(1)[0].isupper():
-        return False  # "The Korrin Dam, completed in 1974, ..." names its subject
+        return False  # "The Elder Dam, completed in 1974, ..." names its subject
     prev = content_set(before)
     return any(w and content_set(w) and content_set(w) <= prev for w in m.groups())
 
@@ -202,7 +202,7 @@ def select_evidence(question: str, passages: list[Passage], embedder, articles, 
 
     for i, c in enumerate(cands):
         # ``order`` ranks with the question's terms weighted by how rare they are among the candidates:
-        # every sentence of a story repeats its names ("Korrin Dam"), so they tell candidates apart
+        # every sentence of a story repeats its names ("Elder Dam"), so they tell candidates apart
         # less than the words of what is asked ("inquiry", "led"). ``score`` keeps the unweighted
         # overlap, the scale the refusal threshold (``min_evidence_score``) was chosen on.
         d, lex = float(sims[i]), lexical_overlap(qterms, c["sent"])

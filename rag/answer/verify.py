@@ -28,7 +28,7 @@ class VerifiedSentence:
     action: str  # "kept" | "recited"
     score: float
     # other cited sentences of the same article: not support, but what the sentence is about ("No
-    # resident data was taken," Quarrendon said. -- after "Hackers defaced the council website")
+    # customer data was taken," Brandt said. -- after "Intruders defaced the firm's website")
     context: list[int] = field(default_factory=list)
 
 
@@ -82,12 +82,12 @@ _CONTRADICTS = (*_POLARITY, "quote", "speaker")
 
 def premise_contradicted(result: Verification) -> bool:
     """Whether a short answer was dropped because the evidence says the opposite of its question
-    ("Thursday evening" for "On what day did Odelund claim victory?" when he conceded defeat)."""
+    ("Thursday evening" for "On what day did Brandt claim victory?" when he conceded defeat)."""
     return any(is_short_answer(t) and r.startswith(_POLARITY) for t, rs in result.dropped for r in rs)
 
 
 class _FragmentScorer:
-    """Verifies a short answer ("3:40 a.m.", "Tessaly Construction") the way extractive QA is verified:
+    """Verifies a short answer ("3:40 a.m.", "Norvik Construction") the way extractive QA is verified:
     an evidence sentence supports it when it contains the answer (its content words, every number and
     name), covers what the question asks, and the answer adds something the question did not say."""
 
@@ -108,7 +108,7 @@ class _FragmentScorer:
     def score(self, claim, evidence, context: list[str] | None = None):
         """``context``: other sentences of the same article the answer cites. The answer must stand in
         ``evidence``; what the question asks may be spread over the article ("A group calling itself
-        the Red Heron Collective claimed responsibility" after "Hackers defaced the Dunmarrow council
+        a group of students claimed responsibility" after "Intruders defaced the Norland council
         website")."""
         from rag.answer.evidence import lexical_overlap
         from rag.textutil import content_set, number_values
@@ -131,7 +131,7 @@ class _FragmentScorer:
         if cov < self.min:
             reasons.append(f"evidence covers {cov:.0%} of what the question asks")
         if not reasons and self.plain is not None:
-            # "Thursday evening" for "On what day did Odelund claim victory?" stands in "Odelund conceded
+            # "Thursday evening" for "On what day did Brandt claim victory?" stands in "Brandt conceded
             # defeat on Thursday evening": the question and its answer, read together, contradict it
             reasons += [r for r in self.plain.score(claim, scope).reasons
                         if r.startswith(_CONTRADICTS)]
@@ -156,7 +156,7 @@ def verify(answer_text: str, cited: list[int], items, scorer, question: str = ""
     for shown, marks in parts:
         sent = as_claim(shown, question)
         if sent == shown and asked and content_set(shown) <= asked:
-            # "Halvard Quenby told the chamber during the debate." for "What did Quenby tell the chamber
+            # "Anna Brandt told the chamber during the debate." for "What did Brandt tell the chamber
             # during the debate?" is true, cited and no answer
             result.dropped.append((shown, ["the answer only repeats the question"]))
             continue
@@ -202,7 +202,7 @@ def verify(answer_text: str, cited: list[int], items, scorer, question: str = ""
 
 def _cite_the_named(result: Verification, question: str, items) -> None:
     """A short answer is read with its question: when its sentence says "the vaccine" where the
-    question says "Celvax-L", also cite the sentence of the same article that names it, so the reader
+    question says "Norvax-9", also cite the sentence of the same article that names it, so the reader
     (and the scorer) can see the answer is about what was asked."""
     from rag.textutil import entity_in, extract_entities
 
@@ -283,7 +283,7 @@ def names_the_asker(question: str, answer: str) -> bool:
     # "Iraq Prime Minister ..." names the same person as "the Iraqi prime minister"
     if len(head) == 2 and all(any(_tok_match(h, k) for k in known) for h in head):
         return True
-    # "Former transport minister Vey-Abernathy" for "Who told Lorcan Vey-Abernathy ...?": every name
+    # "Former transport minister Okafor" for "Who told Ben Okafor ...?": every name
     # in the answer is one the question already has
     names = [e.text for e in extract_entities(answer)]
     return bool(names) and all(entity_in(n, question) for n in names)
