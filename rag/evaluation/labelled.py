@@ -60,36 +60,31 @@ def agreement(pred: list[bool], gold: list[bool]) -> dict[str, Any]:
             "usable_for_headline": acc >= 1 - MAX_DISAGREEMENT}
 
 
-def support_scorer_says(row: dict[str, Any], scorer) -> bool:
-    """The product's support scorer on a labelled answer: every sentence supported by what it cites."""
-    from rag.answer.verify import as_claim
+def cited_claims(row: dict[str, Any]) -> tuple[str, list[tuple[str, list[str]]]]:
+    """(the question as the chain read it, [(answer sentence, the quotes it cites)]) of a labelled answer."""
     from rag.evaluation.metrics import split_cited
 
     quotes = {c["n"]: c["quote"] for c in row["citations"]}
-    question = row.get("standalone_question") or row["question"]
-    sents = split_cited(row["answer"])
-    if not sents:
-        return False
-    for sent, marks in sents:
-        ev = [quotes[n] for n in marks if n in quotes]
-        if not ev or not scorer.score(as_claim(sent, question), ev).supported:
-            return False
-    return True
+    return (row.get("standalone_question") or row["question"],
+            [(sent, [quotes[n] for n in marks if n in quotes]) for sent, marks in split_cited(row["answer"])])
+
+
+def support_scorer_says(row: dict[str, Any], scorer) -> bool:
+    """The product's support scorer on a labelled answer: every sentence supported by what it cites."""
+    from rag.answer.verify import as_claim
+
+    question, claims = cited_claims(row)
+    return bool(claims) and all(ev and scorer.score(as_claim(sent, question), ev).supported for sent, ev in claims)
 
 
 def judge_says(row: dict[str, Any], judge) -> bool | None:
     """An LLM judge on a labelled answer: every sentence supported by the quotes it cites (None when a
     verdict could not be read)."""
     from rag.evaluation.judge import SUPPORTED_SCHEMA, support_messages
-    from rag.evaluation.metrics import split_cited
 
-    quotes = {c["n"]: c["quote"] for c in row["citations"]}
-    question = row.get("standalone_question") or row["question"]
-    verdicts = []
-    for sent, marks in split_cited(row["answer"]):
-        ev = [quotes[n] for n in marks if n in quotes]
-        verdicts.append(judge._ask(support_messages(question, sent, ev), SUPPORTED_SCHEMA, "supported")
-                        if ev else False)
+    question, claims = cited_claims(row)
+    verdicts = [judge._ask(support_messages(question, sent, ev), SUPPORTED_SCHEMA, "supported") if ev else False
+                for sent, ev in claims]
     if not verdicts or any(v is False for v in verdicts):
         return False if verdicts else None
     return None if any(v is None for v in verdicts) else True
