@@ -439,8 +439,7 @@ class AnswerChain:
             ans = self._refusal(question, standalone, passages, decision.note(), timings, items)
             ans.raw_generation, ans.raw_citations = text, cited
             ans.notes += notes
-            ans.decision = {"p_correct": decision.p_correct, "threshold": decision.threshold,
-                            "features": decision.features, "origin": origin, "candidate": body}
+            ans.decision = decision.record(origin, body)
             yield {"type": "answer", "answer": ans}
             return
         if decision is not None:
@@ -449,9 +448,7 @@ class AnswerChain:
             question=question, text=body, refused=False, citations=citations, passages=passages,
             timings=timings, standalone_question=standalone, backend=self.settings.backend, notes=notes,
             raw_generation=text, raw_citations=cited, evidence=evidence_dicts(items), origin=origin,
-            decision=None if decision is None else {"p_correct": decision.p_correct, "threshold": decision.threshold,
-                                                    "features": decision.features, "origin": origin,
-                                                    "candidate": body})}
+            decision=None if decision is None else decision.record(origin, body))}
 
 
 def drop_refused_turns(history: History) -> History:

@@ -144,6 +144,11 @@ class Decision:
     threshold: float
     features: dict[str, float]
 
+    def record(self, origin: str, candidate: str) -> dict[str, Any]:
+        """What an Answer keeps of the decision (the eval trains and scores from it)."""
+        return {"p_correct": self.p_correct, "threshold": self.threshold, "features": self.features,
+                "origin": origin, "candidate": candidate}
+
     def note(self) -> str:
         if self.p_correct is None:
             return "answer-or-refuse decision: no model"
