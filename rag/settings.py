@@ -208,6 +208,10 @@ class Settings(BaseSettings):
     llm_ctx: int = setting("llm", 4096, "Context window of the local model, in tokens.")
     llm_parallel: int = setting("llm", 4, "Parallel slots of the local llama.cpp server.")
     llm_max_tokens: int = setting("llm", 120, "Tokens an answer may have.")
+    llm_instructions_in_system: bool = setting(
+        "llm", False, "Put the fixed answer instructions in the system message, before the evidence, instead "
+        "of after the question: llama.cpp's prompt cache then keeps them with the system prompt, and a "
+        "question pays the prefill of its evidence and question only (bench answer measures it).")
     llm_temperature: float = setting("llm", 0.0, "Sampling temperature (0 = greedy, reproducible).")
     llm_timeout_s: float = setting("llm", 120.0, "Seconds an LLM call may take.")
     openai_base_url: str | None = setting(

@@ -370,7 +370,8 @@ class AnswerChain:
             # instead of the follow-up (then it reads the standalone question)
             answered = drop_refused_turns(hist)
             messages = prompts.answer_messages(
-                items, (without_instructions(question) or question) if answered else standalone, answered)
+                items, (without_instructions(question) or question) if answered else standalone, answered,
+                instructions_in_system=self.settings.llm_instructions_in_system)
             schema = prompts.answer_schema(len(items))
             token_lps: list | None = [] if self.settings.llm_logprobs else None
             if stream_tokens:

@@ -83,20 +83,30 @@ def answerable_messages(items, question: str) -> list[dict]:
     ]
 
 
-def answer_messages(items, question: str, history: list[tuple[str, str]] | None = None) -> list[dict]:
+ANSWER_INSTRUCTIONS = (
+    "Answer in one or two short sentences using only the evidence; name who or what the "
+    "answer is about. Put the numbers of the evidence "
+    "sentences you used in \"citations\". If the evidence does not answer the question, answer "
+    f"\"{REFUSAL_PREFIX}.\" with no citations. Reply as JSON with keys \"answer\" and \"citations\"."
+)
+
+
+def answer_messages(items, question: str, history: list[tuple[str, str]] | None = None,
+                    instructions_in_system: bool = False) -> list[dict]:
+    """The answer call's messages. ``instructions_in_system`` moves the fixed answer instructions from
+    after the question into the system message, so llama.cpp's prompt cache holds them with the system
+    prompt and each question pays the prefill of its evidence and question only."""
     convo = ""
     if history:
         turns = "\n".join(f"{role}: {_defang(text)[:300]}" for role, text in history[-4:])
         convo = f"Conversation so far:\n{turns}\n\n"
+    asked = f"{evidence_block(items)}\n\n{convo}Question: {_defang(question)}"
+    if instructions_in_system:
+        return [{"role": "system", "content": f"{SYSTEM}\n\n{ANSWER_INSTRUCTIONS}"},
+                {"role": "user", "content": asked}]
     return [
         {"role": "system", "content": SYSTEM},
-        {"role": "user", "content": (
-            f"{evidence_block(items)}\n\n{convo}Question: {_defang(question)}\n\n"
-            "Answer in one or two short sentences using only the evidence; name who or what the "
-            "answer is about. Put the numbers of the evidence "
-            "sentences you used in \"citations\". If the evidence does not answer the question, answer "
-            f"\"{REFUSAL_PREFIX}.\" with no citations. Reply as JSON with keys \"answer\" and \"citations\"."
-        )},
+        {"role": "user", "content": f"{asked}\n\n{ANSWER_INSTRUCTIONS}"},
     ]
 
 
