@@ -33,6 +33,9 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backends", default=None, help="comma-separated (default: extractive, + local if installed)")
     p.add_argument("--questions", type=int, default=8)
     p.add_argument("--index", type=Path, default=None, help="reuse/keep the eval index here")
+    p.add_argument("--levers", default=None,
+                   help="local model only: compare latency levers side by side, e.g. "
+                        "'base,instructions-in-system,evidence-k3,model=PATH' ('+' combines two)")
 
 
 class TokenCounter:
@@ -201,13 +204,75 @@ def run_backend(index_dir: Path, backend: str, n_questions: int) -> dict[str, An
     }
 
 
+# A lever is a set of Settings overrides; the first lever listed is the reference of the ratios.
+LEVERS: dict[str, dict[str, Any]] = {
+    "base": {},
+    "instructions-in-system": {"llm_instructions_in_system": True},
+    "evidence-k3": {"llm_evidence_k": 3},
+}
+
+
+def lever_overrides(spec: str) -> dict[str, Any]:
+    """``a+b`` combines levers; ``model=NAME_OR_PATH`` runs another GGUF."""
+    out: dict[str, Any] = {}
+    for part in spec.split("+"):
+        if part.startswith("model="):
+            out["local_model"] = part.split("=", 1)[1]
+        elif part in LEVERS:
+            out.update(LEVERS[part])
+        else:
+            raise SystemExit(f"unknown lever {part!r}: use {', '.join(LEVERS)} or model=NAME_OR_PATH")
+    return out
+
+
+def run_levers(index_dir: Path, specs: list[str], n_questions: int) -> dict[str, Any]:
+    """Every lever answers the same questions, interleaved question by question (the machine's noise falls
+    on all alike); the local backend, one Assistant per lever (one llama.cpp server per model file)."""
+    from rag.api import Assistant
+    from rag.settings import Settings
+
+    questions = load_questions(n_questions)
+    assistants = {s: Assistant(Settings(index_dir=index_dir, backend="local", **lever_overrides(s))) for s in specs}
+    for a in assistants.values():
+        a.ask(questions[0].question)  # warm: model load, server start, the system prompt cached
+    rows: dict[str, list[dict[str, Any]]] = {s: [] for s in specs}
+    for i, q in enumerate(questions):
+        order = specs[i % len(specs):] + specs[:i % len(specs)]  # rotate who goes first
+        for s in order:
+            ans, ttft, total = _stream_timed(assistants[s], q.question, "local")
+            rows[s].append({"id": q.id, "ttft_ms": ttft, "total_ms": total, "correct": correct(ans, q),
+                            "refused": ans.refused, "origin": ans.origin})
+    for a in assistants.values():
+        a.close()
+    base = specs[0]
+    out = []
+    for s in specs:
+        r = rows[s]
+        ttft = statistics.median(x["ttft_ms"] for x in r)
+        total = statistics.median(x["total_ms"] for x in r)
+        out.append({"lever": s, "overrides": lever_overrides(s), "questions": len(r),
+                    "correct": sum(x["correct"] for x in r), "refused": sum(x["refused"] for x in r),
+                    "ttft_p50_ms": round(ttft, 1), "total_p50_ms": round(total, 1),
+                    "ttft_vs_first": round(ttft / statistics.median(x["ttft_ms"] for x in rows[base]), 3),
+                    "total_vs_first": round(total / statistics.median(x["total_ms"] for x in rows[base]), 3),
+                    "items": r})
+    return {"levers": out}
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="newsrag-bench-answer-") as tmp:
         index_dir = build_index(Path(args.index) if args.index else Path(tmp) / "index")
+        if args.levers:
+            return run_levers(index_dir, [s.strip() for s in args.levers.split(",") if s.strip()], args.questions)
         return {"results": [run_backend(index_dir, b, args.questions) for b in backends(args.backends)]}
 
 
 def report(res: dict[str, Any]) -> str:
+    if "levers" in res:
+        cols = ["lever", "questions", "correct", "refused", "ttft_p50_ms", "total_p50_ms", "ttft_vs_first",
+                "total_vs_first"]
+        return ("answer levers (local model, interleaved; ratios vs the first lever; 'correct' = a gold "
+                "answer in the text, a latency check, not the eval)\n" + table(res["levers"], cols))
     cols = ["backend", "questions", "correct", "ttft_p50_ms", "total_p50_ms", "total_p95_ms", "llm_p50_ms",
             "llm_calls_p50", "chain_overhead_p50_ms", "raw_model_p50_ms", "raw_model_cached_p50_ms", "overhead_p50_ms", "retrieve_p50_ms", "verify_p50_ms", "prompt_tokens_p50", "stuffed_prompt_tokens_p50"]
     counters = {r["backend"]: r["token_counter"] for r in res["results"]}
@@ -217,5 +282,5 @@ def report(res: dict[str, Any]) -> str:
 
 def main(args: argparse.Namespace) -> int:
     res = run(args)
-    emit("answer", res, report(res), args.json, getattr(args, "out", None))
+    emit("answer-levers" if args.levers else "answer", res, report(res), args.json, getattr(args, "out", None))
     return 0

@@ -137,3 +137,17 @@ def test_concurrency_bench_through_assistant_and_ui(tmp_path):
         assert row["same_answers"] == 3, via
         assert row["sequential_correct"] == row["concurrent_correct"], via
         assert row["speedup"] > 0
+
+
+def test_answer_levers_are_settings_overrides():
+    from bench.answer import lever_overrides
+
+    assert lever_overrides("base") == {}
+    assert lever_overrides("instructions-in-system+evidence-k3+model=/m/x.gguf") == {
+        "llm_instructions_in_system": True, "llm_evidence_k": 3, "local_model": "/m/x.gguf"}
+    with pytest.raises(SystemExit, match="unknown lever"):
+        lever_overrides("faster-please")
+    from rag.settings import Settings
+
+    for spec in ("instructions-in-system", "evidence-k3"):  # every lever is a real setting
+        Settings(**lever_overrides(spec))
