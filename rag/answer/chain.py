@@ -57,7 +57,7 @@ _PERSON = re.compile(r"\b(?:he|she|him|her|his|hers)\b", re.I)
 
 def heuristic_condense(question: str, history: History) -> str:
     """Without an LLM: put the name the conversation is about in place of the pronoun."""
-    from rag.textutil import extract_entities
+    from rag.text.lexical import extract_entities
 
     if not (_PERSONAL.search(question) or _THING.search(question)):
         return question
@@ -97,7 +97,7 @@ def keeps_question(question: str, rewrite: str) -> bool:
     """A rewritten follow-up must still ask the same thing: the same question word and most of the
     question's own content words. Small models sometimes answer or replace the question instead
     ("Where did she study engineering?" -> "Who is the chief engineer ...?")."""
-    from rag.textutil import content_set
+    from rag.text.lexical import content_set
 
     def kind(w: str) -> str:
         w = w.lower()
@@ -121,7 +121,7 @@ _THING_NAME = re.compile(
 
 def person_became_thing(question: str, rewrite: str) -> bool:
     """Whether a follow-up about a person ("he", "she") was rewritten with only names of things."""
-    from rag.textutil import extract_entities
+    from rag.text.lexical import extract_entities
 
     if not _PERSON.search(question):
         return False

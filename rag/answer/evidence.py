@@ -16,8 +16,8 @@ import numpy as np
 
 from rag.answer.sanitise import is_instruction
 from rag.question import asked_kind, gives_kind, name_heads, question_terms
+from rag.text.lexical import content_set
 from rag.text.sentences import split_sentences
-from rag.textutil import content_set
 from rag.types import Passage
 
 _PRONOUN_START = re.compile(r"^[\"'\u201c]?(he|she|they|it|his|her|their|this|that|these|those|the group|"
@@ -107,7 +107,7 @@ def _answer_prior(question: str, bonus: float = 0.05):
     if kind:
         return lambda text: bonus if gives_kind(kind, text, text, question) else 0.0
     if _ASKS_NAME.match(question):
-        from rag.textutil import extract_entities
+        from rag.text.lexical import extract_entities
 
         known = content_set(question)
 

@@ -405,8 +405,8 @@ def test_a_short_answer_also_cites_where_its_article_names_the_question_s_subjec
 
 
 def test_dateline_in_words():
-    from rag import textutil as tu
     from rag.answer.chain import dateline
+    from rag.text import lexical as tu
 
     assert dateline("2032-03-15") == "Monday 15 March 2032"
     assert dateline("2032-02-10T08:00:00Z").endswith("February 2032")
