@@ -22,7 +22,7 @@ from rag.answer.sanitise import looks_like_refusal, without_instructions
 from rag.answer.verify import Verification, premise_contradicted, verify
 from rag.question import is_short_answer
 from rag.settings import Settings
-from rag.types import Answer, Citation, Passage, RagError, Timings
+from rag.types import Answer, Citation, Passage, RagError, Timings, meta_of
 
 log = logging.getLogger(__name__)
 
@@ -246,8 +246,7 @@ class AnswerChain:
                     it = by_n[n]
                     text = it.passage_text if it.quote in it.passage_text else it.quote
                     cites.append(Citation(
-                        n=renum[n], doc_id=it.doc_id, title=it.title, source=it.source, url=it.url,
-                        published=it.published, text=text, quote=it.quote, start=it.quote_start, end=it.end))
+                        n=renum[n], doc_id=it.doc_id, **meta_of(it.passage), text=text, quote=it.quote, start=it.quote_start, end=it.end))
                 marks.append(f"[{renum[n]}]")
             sent = s.text.rstrip()
             parts.append(f"{sent} {''.join(marks)}")

@@ -63,10 +63,6 @@ class EvidenceItem:
     span_start: int = -1  # start of context+sentence in the article (the quote when context is used)
     span_text: str = ""  # article text from span_start to end
     passage_text: str = ""  # the passage shown to the reader; always contains span_text
-    title: str = ""
-    source: str = ""
-    url: str = ""
-    published: str = ""
     lexical: float = 0.0
     dense: float = 0.0
 
@@ -236,8 +232,7 @@ def select_evidence(question: str, passages: list[Passage], embedder, articles, 
         p = c["p"]
         out.append(EvidenceItem(
             n=0, doc_id=p.doc_id, chunk_id=p.chunk_id, sentence=c["sent"], start=c["s"], end=c["e"],
-            score=c["score"], passage=p, context=c["ctx"], title=p.title, source=p.source, url=p.url,
-            published=p.published, lexical=c["lex"], dense=c["dense"], span_start=c["cs"],
+            score=c["score"], passage=p, context=c["ctx"], lexical=c["lex"], dense=c["dense"], span_start=c["cs"],
             span_text=c["span"], passage_text=c["ptext"]))
     # present in article order within each article: reads more naturally, same numbering for the model
     for i, it in enumerate(out, 1):
