@@ -31,6 +31,11 @@ ANSWERABLE_SCHEMA = {
 }
 
 
+def chat(system: str, user: str) -> list[dict]:
+    """The shape of every prompt of the product and of the eval's judge: one system message, one user message."""
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+
 def answer_schema(k: int) -> dict:
     """``{"answer": str, "citations": [int]}`` with citation numbers bounded to the evidence."""
     return {
@@ -71,16 +76,13 @@ def evidence_block(items) -> str:
 
 
 def answerable_messages(items, question: str) -> list[dict]:
-    return [
-        {"role": "system", "content": SYSTEM},
-        {"role": "user", "content": (
-            f"{evidence_block(items)}\n\nQuestion: {_defang(question)}\n\n"
-            "Does the evidence state the answer to this exact question? Check that the people, places, "
-            "numbers, dates and the meaning of the question (including words like 'not', 'never', "
-            "'before', 'after') match the evidence. A related fact is not enough. "
-            'Reply with JSON {"answerable": true} or {"answerable": false}.'
-        )},
-    ]
+    return chat(SYSTEM, (
+        f"{evidence_block(items)}\n\nQuestion: {_defang(question)}\n\n"
+        "Does the evidence state the answer to this exact question? Check that the people, places, "
+        "numbers, dates and the meaning of the question (including words like 'not', 'never', "
+        "'before', 'after') match the evidence. A related fact is not enough. "
+        'Reply with JSON {"answerable": true} or {"answerable": false}.'
+    ))
 
 
 def answer_messages(items, question: str, history: list[tuple[str, str]] | None = None) -> list[dict]:
@@ -88,26 +90,20 @@ def answer_messages(items, question: str, history: list[tuple[str, str]] | None 
     if history:
         turns = "\n".join(f"{role}: {_defang(text)[:300]}" for role, text in history[-4:])
         convo = f"Conversation so far:\n{turns}\n\n"
-    return [
-        {"role": "system", "content": SYSTEM},
-        {"role": "user", "content": (
-            f"{evidence_block(items)}\n\n{convo}Question: {_defang(question)}\n\n"
-            "Answer in one or two short sentences using only the evidence; name who or what the "
-            "answer is about. Put the numbers of the evidence "
-            "sentences you used in \"citations\". If the evidence does not answer the question, answer "
-            f"\"{REFUSAL_PREFIX}.\" with no citations. Reply as JSON with keys \"answer\" and \"citations\"."
-        )},
-    ]
+    return chat(SYSTEM, (
+        f"{evidence_block(items)}\n\n{convo}Question: {_defang(question)}\n\n"
+        "Answer in one or two short sentences using only the evidence; name who or what the "
+        "answer is about. Put the numbers of the evidence "
+        "sentences you used in \"citations\". If the evidence does not answer the question, answer "
+        f"\"{REFUSAL_PREFIX}.\" with no citations. Reply as JSON with keys \"answer\" and \"citations\"."
+    ))
 
 
 def condense_messages(history: list[tuple[str, str]], question: str) -> list[dict]:
     turns = "\n".join(f"{role}: {_defang(text)[:300]}" for role, text in history[-6:])
-    return [
-        {"role": "system", "content": "You rewrite follow-up questions into standalone questions."},
-        {"role": "user", "content": (
-            f"Conversation:\n{turns}\n\nFollow-up question: {_defang(question)}\n\n"
-            "Rewrite the follow-up question so it can be understood without the conversation: replace "
-            "pronouns and vague references with the names they refer to. Keep its meaning. Output only "
-            "the rewritten question."
-        )},
-    ]
+    return chat("You rewrite follow-up questions into standalone questions.", (
+        f"Conversation:\n{turns}\n\nFollow-up question: {_defang(question)}\n\n"
+        "Rewrite the follow-up question so it can be understood without the conversation: replace "
+        "pronouns and vague references with the names they refer to. Keep its meaning. Output only "
+        "the rewritten question."
+    ))
