@@ -113,3 +113,9 @@ def test_negation_cues_and_antonyms():
     assert tu.are_antonyms(tu.stem("towards"), tu.stem("away"))
     assert tu.are_antonyms(tu.stem("approved"), tu.stem("rejected"))
     assert not tu.are_antonyms(tu.stem("bought"), tu.stem("sold"))  # converses say the same thing
+
+
+def test_entities_see_the_sentences_of_the_product_splitter():
+    # "no." ends a sentence here: the capitalised word after it opens the next one, it is not a name
+    assert [e.text for e in tu.extract_entities("Asked again, she said no. Lately prices fell.")] == []
+    assert [e.text for e in tu.extract_entities("The answer is no. Police in Quenlow said so.")] == ["Quenlow"]
