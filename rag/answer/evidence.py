@@ -71,6 +71,11 @@ class EvidenceItem:
         return f"{self.context} {self.sentence}".strip() if self.context else self.sentence
 
     @property
+    def title(self) -> str:
+        # the headline the reader sees the quote under; the prompt and verification read it
+        return self.passage.title
+
+    @property
     def quote(self) -> str:
         return self.span_text or self.sentence
 

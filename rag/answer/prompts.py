@@ -69,7 +69,7 @@ def _short(title: str, limit: int = 48) -> str:
 def evidence_block(items) -> str:
     lines = ["<<<EVIDENCE"]
     for it in items:
-        src = f" ({_short(_defang(it.passage.title))})" if it.passage.title else ""
+        src = f" ({_short(_defang(it.title))})" if it.title else ""
         lines.append(f"[{it.n}]{src}: {_defang(it.display_text)}")
     lines.append("EVIDENCE>>>")
     return "\n".join(lines)
