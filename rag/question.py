@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from rag import textutil as tu
-from rag.textutil import content_set, content_stems, extract_entities, number_values
+from rag.text import lexical as tu
+from rag.text.lexical import content_set, content_stems, extract_entities, number_values
 
 # A short answer ("seven", "3:40 a.m.", "the Red Heron Collective") names the answer and says nothing of
 # its own: it is verified, checked and judged together with its question. Longer text is a sentence.

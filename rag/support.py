@@ -7,7 +7,7 @@ It is deterministic (no sampling, no LLM) and cheap: one small sentence embeddin
 Formula
 -------
 Let ``C`` be the claim's content stems (stopwords and negations removed, number words as digits,
-"U.S."/"American" as ``us``; see :mod:`rag.textutil`) and the evidence be split into sentences.
+"U.S."/"American" as ``us``; see :mod:`rag.text.lexical`) and the evidence be split into sentences.
 A *window* is 1-3 consecutive sentences; *parts* are 1-2 consecutive clauses of one sentence::
 
     recall(X)  = weighted share of C found in X   (a stem weighs 1 + len/5: longer words are rarer)
@@ -66,7 +66,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from rag import textutil as tu
+from rag.text import lexical as tu
+from rag.text.sentences import sentences
 
 if TYPE_CHECKING:
     import numpy as np
@@ -177,7 +178,7 @@ class _Text:
 
 
 def _prepare(text: str) -> _Text:
-    sents = tu.sentences(text) or ([text.strip()] if text.strip() else [])
+    sents = sentences(text) or ([text.strip()] if text.strip() else [])
     sent_stems = [tu.stems(s) for s in sents]
     windows = [(i, j) for i in range(len(sents)) for j in range(i + 1, min(len(sents), i + MAX_WINDOW) + 1)]
     all_stems = [s for ss in sent_stems for s in ss]

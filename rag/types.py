@@ -9,7 +9,8 @@ from pydantic import BaseModel, Field, model_serializer
 
 class ArticleMeta(BaseModel):
     """What a reader is told about an article, defined once for every record that carries it: ``Article``,
-    ``DocEntry`` (rag/index/manifest.py), ``Passage`` and ``Citation``."""
+    ``DocEntry`` (rag/index/manifest.py), ``Passage`` and ``Citation``; an evidence item reads it from its
+    passage."""
 
     title: str = ""
     source: str = ""
@@ -17,10 +18,20 @@ class ArticleMeta(BaseModel):
     published: str = ""  # ISO date (YYYY-MM-DD) or ""
 
 
+META_FIELDS: tuple[str, ...] = tuple(ArticleMeta.model_fields)
+
+
+def meta_of(record: Any) -> dict[str, str]:
+    """The ``ArticleMeta`` fields of any record that has them, to hand on to the next record:
+    ``DocEntry(..., **meta_of(article))``. One place, so a field added to ``ArticleMeta`` travels everywhere."""
+    return {name: getattr(record, name) for name in META_FIELDS}
+
+
 def meta_fields_after(anchor: str):
     """A serializer that dumps the ``ArticleMeta`` fields right after ``anchor``: inherited fields come first
-    in pydantic, and the JSON of ``ask --json``/``search --json`` keeps the key order it always had."""
-    names = tuple(ArticleMeta.model_fields)
+    in pydantic, and the JSON of ``ask --json``/``search --json``/``list --json``, the manifest and the
+    article store keeps the key order it always had."""
+    names = META_FIELDS
 
     def in_contract_order(self, handler):
         data = handler(self)
@@ -47,14 +58,13 @@ class Article(ArticleMeta):
     content_hash: str = ""  # hash of the raw file bytes / record, to detect changes cheaply
     extra: dict[str, Any] = Field(default_factory=dict)  # e.g. {"fictional": true, "ext_id": "..."}
 
+    _in_contract_order = meta_fields_after("text")  # the article store's on-disk JSON
+
     def meta(self) -> dict[str, Any]:
         """Flat, Chroma-safe metadata (str/int/float/bool only)."""
         m: dict[str, Any] = {
             "doc_id": self.doc_id,
-            "title": self.title,
-            "source": self.source,
-            "url": self.url,
-            "published": self.published,
+            **meta_of(self),
             "path": self.path,
             "ingested_at": self.ingested_at,
         }

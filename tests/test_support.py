@@ -1,4 +1,4 @@
-"""The support scorer, its text helpers and its meta-evaluation.
+"""The support scorer and its meta-evaluation (its text helpers: tests/text/).
 
 The dev set below (79 claim/passage pairs over the seed article and four corpus articles, written
 independently of ``eval/qa/support.jsonl``) covers every kind: exact, paraphrase and summary claims
@@ -14,10 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
-from rag import textutil as tu
 from rag.evaluation.support_meta import evaluate, format_table, load_pairs, squad_pairs
 from rag.support import SupportResult, SupportScorer, claim_speaker
 
@@ -360,175 +357,6 @@ add("absent_fact", False, "The vaccine must be stored at minus 70 degrees.", P_V
 add("absent_fact", False, "Vey-Abernathy's brother was also charged with bribery.", P_JAIL1)
 add("absent_fact", False, "The mediator was paid by the government to settle the strike.", P_DOCK3)
 add("absent_fact", False, "The Celvane chief executive resigned after the trial results.", P_VAX3)
-
-
-# ---------------------------------------------------------------------------------------------------
-# textutil
-# ---------------------------------------------------------------------------------------------------
-
-
-def test_split_sentences_handles_abbreviations_quotes_and_paragraphs():
-    text = (
-        "U.S. forces in Iraq have been attacked at least 84 times since Oct. 17. The U.S. has responded.\n\n"
-        "Mr. Smith arrived at 4 a.m. on Friday, said John F. Kennedy Jr. of Boston. Prices rose 2.5 percent. "
-        '"It is over," he said. "We will win." Then he left...  Really? Yes!'
-    )
-    got = [text[s:e] for s, e in tu.split_sentences(text)]
-    assert got == [
-        "U.S. forces in Iraq have been attacked at least 84 times since Oct. 17.",
-        "The U.S. has responded.",
-        "Mr. Smith arrived at 4 a.m. on Friday, said John F. Kennedy Jr. of Boston.",
-        "Prices rose 2.5 percent.",
-        '"It is over," he said.',
-        '"We will win."',
-        "Then he left...",
-        "Really?",
-        "Yes!",
-    ]
-
-
-def test_split_sentences_on_the_seed_article():
-    seed = (ROOT / "seeds" / "000_f6f2cdec14cd0e23.txt").read_text(encoding="utf-8")
-    sents = tu.sentences(seed)
-    assert (
-        "Early on Friday, nearly seven mortar rounds landed in the U.S. Embassy compound in Baghdad." in sents
-    )
-    assert "U.S. forces in Iraq and Syria have been attacked at least 84 times since Oct. 17." in sents
-    assert (
-        "Explosions were heard near the embassy, in the center of Baghdad, at about 4 a.m. on Friday."
-        in sents
-    )
-    assert all("\n" not in s for s in sents)
-
-
-_PIECES = list('ab .?!"\n,UuS') + ["Mr. ", "U.S. ", "2.5", "Oct. 1", "\n\n", "a.m. "]
-
-
-@settings(deadline=None, max_examples=150)
-@given(st.lists(st.sampled_from(_PIECES), max_size=40).map("".join))
-def test_split_sentences_spans_are_stripped_ordered_and_in_bounds(text):
-    spans = tu.split_sentences(text)
-    prev_end = 0
-    inside = [False] * len(text)
-    for s, e in spans:
-        assert prev_end <= s < e <= len(text)
-        piece = text[s:e]
-        assert piece == piece.strip() and piece
-        prev_end = e
-        for k in range(s, e):
-            inside[k] = True
-    # nothing but whitespace falls between sentences
-    assert all(inside[k] or text[k].isspace() for k in range(len(text)))
-
-
-def test_content_stems_normalise_forms():
-    assert tu.content_stems("The attacks rose; U.S. forces fell back.") == [
-        "attack",
-        "rise",
-        "us",
-        "forc",
-        "fall",
-        "back",
-    ]
-    assert tu.content_stems("What is the name of the United States ambassador?") == ["us", "ambassador"]
-    assert "us" not in tu.content_stems("They told us nothing")  # the pronoun is a stopword
-    assert tu.content_stems("seven rounds") == tu.content_stems("7 rounds")
-    assert tu.content_stems("American embassy") == tu.content_stems("US embassy")
-    assert "not" not in tu.content_stems("He did not go")
-
-
-def test_extract_numbers_values():
-    vals = [
-        (n.text, n.value)
-        for n in tu.extract_numbers(
-            "nearly seven rounds, 1,150 people, $2.5 million, twenty-one, a dozen, 84 times, the 10th "
-            "century, "
-            "the 1990s, 5%, the third time, one of them, two hundred"
-        )
-    ]
-    assert vals == [
-        ("seven", 7),
-        ("1,150", 1150),
-        ("2.5 million", 2_500_000),
-        ("twenty-one", 21),
-        ("a dozen", 12),
-        ("84", 84),
-        ("10th", 10),
-        ("1990s", 1990),
-        ("5%", 5),
-        ("third", 3),
-        ("two hundred", 200),
-    ]
-    assert tu.number_values("2.5 million", permissive=True) == {2_500_000, 2.5}
-    assert tu.extract_numbers("one of the groups") == []
-
-
-def test_extract_dates():
-    assert tu.extract_dates("since Oct. 17, on Friday, in August 2023, the 1990s") == {
-        "month:10",
-        "weekday:5",
-        "month:8",
-        "year:2023",
-        "decade:1990",
-    }
-    assert tu.extract_dates("Officials may decide. Protesters march on.") == set()
-    assert tu.extract_dates("in May 2020") == {"month:5", "year:2020"}
-
-
-def test_extract_entities():
-    text = (
-        'U.S. Defense Secretary Lloyd Austin singled out Iran-aligned groups "Kata\'ib Hezbollah" and '
-        '"Harakat Hezbollah al-Nujaba", said Abu Ali al-Askari. What did Austin say in Baghdad?'
-    )
-    ents = [e.text for e in tu.extract_entities(text)]
-    assert ents == [
-        "U.S. Defense Secretary Lloyd Austin",
-        "Iran",
-        "Kata'ib Hezbollah",
-        "Harakat Hezbollah al-Nujaba",
-        "Abu Ali al-Askari",
-        "Austin",
-        "Baghdad",
-    ]
-    assert [e.text for e in tu.extract_entities("Found in Merovale, Professor Deveraux-Lund said.")] == [
-        "Merovale",
-        "Professor Deveraux-Lund",
-    ]
-    assert [e.text for e in tu.extract_entities('He saw "The Old Man and the Sea" on Oct. 3.')] == [
-        "The Old Man and the Sea"
-    ]
-
-
-def test_entity_matching_tolerates_forms_but_not_conflicts():
-    ev = "Abu Ali al-Askari met U.S. Defense Secretary Lloyd Austin near the U.S. Embassy in Iraq's capital."
-    assert tu.entity_in("al-Askari", ev)
-    assert tu.entity_in("Askari", ev)
-    assert tu.entity_in("Secretary Austin", ev)
-    assert tu.entity_in("United States", ev)
-    assert tu.entity_in("Iraqi", ev)
-    assert not tu.entity_in("British Embassy", ev)
-    assert not tu.entity_in("Jim Austin", ev)
-    assert not tu.entity_in("Syria", ev)
-
-
-def test_negation_cues_and_antonyms():
-    cues = [
-        (c.text, c.kind)
-        for c in tu.negation_cues("No group claimed it; he didn't deny it and never refused.")
-    ]
-    assert cues == [
-        ("No", "negation"),
-        ("n't", "negation"),
-        ("deny", "verb"),
-        ("never", "negation"),
-        ("refused", "verb"),
-    ]
-    assert not tu.has_negation("Not only did it rain, it poured.")
-    assert tu.are_antonyms(tu.stem("rose"), tu.stem("fell"))
-    assert tu.are_antonyms(tu.stem("armed"), tu.stem("disarmed"))
-    assert tu.are_antonyms(tu.stem("towards"), tu.stem("away"))
-    assert tu.are_antonyms(tu.stem("approved"), tu.stem("rejected"))
-    assert not tu.are_antonyms(tu.stem("bought"), tu.stem("sold"))  # converses say the same thing
 
 
 # ---------------------------------------------------------------------------------------------------

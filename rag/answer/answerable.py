@@ -34,9 +34,10 @@ import logging
 import re
 from dataclasses import dataclass, field
 
-from rag import textutil as tu
 from rag.question import premise_verbs
 from rag.support import weighted_recall
+from rag.text import lexical as tu
+from rag.text.sentences import sentences, split_sentences
 
 log = logging.getLogger(__name__)
 
@@ -210,7 +211,7 @@ def check(question: str, evidence: list[str], best_score: float, min_score: floa
     if verbs:
         # ... and reported of someone the question names: "Brandt conceded defeat" is not a report that
         # Okafor conceded
-        sents = [e[a:b] for e in ev for a, b in tu.split_sentences(e)]
+        sents = [e[a:b] for e in ev for a, b in split_sentences(e)]
         for verb in verbs:
             st = tu.stem(verb)
             if not any(_has(set(tu.stems(x)), st) and (not names or any(tu.entity_in(n, x) for n in names))
@@ -278,7 +279,7 @@ def squad_report(
     tp = fp = tn = fn = 0
     reasons: dict[str, int] = {}
     for qa, ctx in qs:
-        sents = tu.sentences(ctx)
+        sents = sentences(ctx)
         if enc is not None:
             v = enc([qa["question"], *sents])
             best = float((v[1:] @ v[0]).max()) if len(sents) else 0.0

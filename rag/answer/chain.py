@@ -22,7 +22,7 @@ from rag.answer.sanitise import looks_like_refusal, without_instructions
 from rag.answer.verify import Verification, premise_contradicted, verify
 from rag.question import is_short_answer
 from rag.settings import Settings
-from rag.types import Answer, Citation, Passage, RagError, Timings
+from rag.types import Answer, Citation, Passage, RagError, Timings, meta_of
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ _PERSON = re.compile(r"\b(?:he|she|him|her|his|hers)\b", re.I)
 
 def heuristic_condense(question: str, history: History) -> str:
     """Without an LLM: put the name the conversation is about in place of the pronoun."""
-    from rag.textutil import extract_entities
+    from rag.text.lexical import extract_entities
 
     if not (_PERSONAL.search(question) or _THING.search(question)):
         return question
@@ -97,7 +97,7 @@ def keeps_question(question: str, rewrite: str) -> bool:
     """A rewritten follow-up must still ask the same thing: the same question word and most of the
     question's own content words. Small models sometimes answer or replace the question instead
     ("Where did she study engineering?" -> "Who is the chief engineer ...?")."""
-    from rag.textutil import content_set
+    from rag.text.lexical import content_set
 
     def kind(w: str) -> str:
         w = w.lower()
@@ -121,7 +121,7 @@ _THING_NAME = re.compile(
 
 def person_became_thing(question: str, rewrite: str) -> bool:
     """Whether a follow-up about a person ("he", "she") was rewritten with only names of things."""
-    from rag.textutil import extract_entities
+    from rag.text.lexical import extract_entities
 
     if not _PERSON.search(question):
         return False
@@ -246,8 +246,7 @@ class AnswerChain:
                     it = by_n[n]
                     text = it.passage_text if it.quote in it.passage_text else it.quote
                     cites.append(Citation(
-                        n=renum[n], doc_id=it.doc_id, title=it.title, source=it.source, url=it.url,
-                        published=it.published, text=text, quote=it.quote, start=it.quote_start, end=it.end))
+                        n=renum[n], doc_id=it.doc_id, **meta_of(it.passage), text=text, quote=it.quote, start=it.quote_start, end=it.end))
                 marks.append(f"[{renum[n]}]")
             sent = s.text.rstrip()
             parts.append(f"{sent} {''.join(marks)}")

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.question import QuestionAnalysis, gives_kind, is_short_answer
-from rag.textutil import content_set
+from rag.text.lexical import content_set
 
 log = logging.getLogger(__name__)
 

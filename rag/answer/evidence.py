@@ -16,8 +16,8 @@ import numpy as np
 
 from rag.answer.sanitise import is_instruction
 from rag.question import asked_kind, gives_kind, name_heads, question_terms
+from rag.text.lexical import content_set
 from rag.text.sentences import split_sentences
-from rag.textutil import content_set
 from rag.types import Passage
 
 _PRONOUN_START = re.compile(r"^[\"'\u201c]?(he|she|they|it|his|her|their|this|that|these|those|the group|"
@@ -63,16 +63,17 @@ class EvidenceItem:
     span_start: int = -1  # start of context+sentence in the article (the quote when context is used)
     span_text: str = ""  # article text from span_start to end
     passage_text: str = ""  # the passage shown to the reader; always contains span_text
-    title: str = ""
-    source: str = ""
-    url: str = ""
-    published: str = ""
     lexical: float = 0.0
     dense: float = 0.0
 
     @property
     def display_text(self) -> str:
         return f"{self.context} {self.sentence}".strip() if self.context else self.sentence
+
+    @property
+    def title(self) -> str:
+        # the headline the reader sees the quote under; the prompt and verification read it
+        return self.passage.title
 
     @property
     def quote(self) -> str:
@@ -107,7 +108,7 @@ def _answer_prior(question: str, bonus: float = 0.05):
     if kind:
         return lambda text: bonus if gives_kind(kind, text, text, question) else 0.0
     if _ASKS_NAME.match(question):
-        from rag.textutil import extract_entities
+        from rag.text.lexical import extract_entities
 
         known = content_set(question)
 
@@ -236,8 +237,7 @@ def select_evidence(question: str, passages: list[Passage], embedder, articles, 
         p = c["p"]
         out.append(EvidenceItem(
             n=0, doc_id=p.doc_id, chunk_id=p.chunk_id, sentence=c["sent"], start=c["s"], end=c["e"],
-            score=c["score"], passage=p, context=c["ctx"], title=p.title, source=p.source, url=p.url,
-            published=p.published, lexical=c["lex"], dense=c["dense"], span_start=c["cs"],
+            score=c["score"], passage=p, context=c["ctx"], lexical=c["lex"], dense=c["dense"], span_start=c["cs"],
             span_text=c["span"], passage_text=c["ptext"]))
     # present in article order within each article: reads more naturally, same numbering for the model
     for i, it in enumerate(out, 1):

@@ -31,6 +31,11 @@ ANSWERABLE_SCHEMA = {
 }
 
 
+def chat(system: str, user: str) -> list[dict]:
+    """The shape of every prompt of the product and of the eval's judge: one system message, one user message."""
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+
 def answer_schema(k: int) -> dict:
     """``{"answer": str, "citations": [int]}`` with citation numbers bounded to the evidence."""
     return {
@@ -71,16 +76,13 @@ def evidence_block(items) -> str:
 
 
 def answerable_messages(items, question: str) -> list[dict]:
-    return [
-        {"role": "system", "content": SYSTEM},
-        {"role": "user", "content": (
-            f"{evidence_block(items)}\n\nQuestion: {_defang(question)}\n\n"
-            "Does the evidence state the answer to this exact question? Check that the people, places, "
-            "numbers, dates and the meaning of the question (including words like 'not', 'never', "
-            "'before', 'after') match the evidence. A related fact is not enough. "
-            'Reply with JSON {"answerable": true} or {"answerable": false}.'
-        )},
-    ]
+    return chat(SYSTEM, (
+        f"{evidence_block(items)}\n\nQuestion: {_defang(question)}\n\n"
+        "Does the evidence state the answer to this exact question? Check that the people, places, "
+        "numbers, dates and the meaning of the question (including words like 'not', 'never', "
+        "'before', 'after') match the evidence. A related fact is not enough. "
+        'Reply with JSON {"answerable": true} or {"answerable": false}.'
+    ))
 
 
 ANSWER_INSTRUCTIONS = (
@@ -102,22 +104,15 @@ def answer_messages(items, question: str, history: list[tuple[str, str]] | None 
         convo = f"Conversation so far:\n{turns}\n\n"
     asked = f"{evidence_block(items)}\n\n{convo}Question: {_defang(question)}"
     if instructions_in_system:
-        return [{"role": "system", "content": f"{SYSTEM}\n\n{ANSWER_INSTRUCTIONS}"},
-                {"role": "user", "content": asked}]
-    return [
-        {"role": "system", "content": SYSTEM},
-        {"role": "user", "content": f"{asked}\n\n{ANSWER_INSTRUCTIONS}"},
-    ]
+        return chat(f"{SYSTEM}\n\n{ANSWER_INSTRUCTIONS}", asked)
+    return chat(SYSTEM, f"{asked}\n\n{ANSWER_INSTRUCTIONS}")
 
 
 def condense_messages(history: list[tuple[str, str]], question: str) -> list[dict]:
     turns = "\n".join(f"{role}: {_defang(text)[:300]}" for role, text in history[-6:])
-    return [
-        {"role": "system", "content": "You rewrite follow-up questions into standalone questions."},
-        {"role": "user", "content": (
-            f"Conversation:\n{turns}\n\nFollow-up question: {_defang(question)}\n\n"
-            "Rewrite the follow-up question so it can be understood without the conversation: replace "
-            "pronouns and vague references with the names they refer to. Keep its meaning. Output only "
-            "the rewritten question."
-        )},
-    ]
+    return chat("You rewrite follow-up questions into standalone questions.", (
+        f"Conversation:\n{turns}\n\nFollow-up question: {_defang(question)}\n\n"
+        "Rewrite the follow-up question so it can be understood without the conversation: replace "
+        "pronouns and vague references with the names they refer to. Keep its meaning. Output only "
+        "the rewritten question."
+    ))

@@ -111,7 +111,7 @@ class _FragmentScorer:
         a group of students claimed responsibility" after "Intruders defaced the Norland council
         website")."""
         from rag.answer.evidence import lexical_overlap
-        from rag.textutil import content_set, number_values
+        from rag.text.lexical import content_set, number_values
 
         text = " ".join(evidence) if isinstance(evidence, list) else evidence
         scope = [text, *(context or [])]  # where what the question asks may be found
@@ -144,7 +144,7 @@ class _FragmentScorer:
 
 
 def verify(answer_text: str, cited: list[int], items, scorer, question: str = "") -> Verification:
-    from rag.textutil import content_set
+    from rag.text.lexical import content_set
 
     by_n = {it.n: it for it in items}
     result = Verification()
@@ -204,7 +204,7 @@ def _cite_the_named(result: Verification, question: str, items) -> None:
     """A short answer is read with its question: when its sentence says "the vaccine" where the
     question says "Norvax-9", also cite the sentence of the same article that names it, so the reader
     (and the scorer) can see the answer is about what was asked."""
-    from rag.textutil import entity_in, extract_entities
+    from rag.text.lexical import entity_in, extract_entities
 
     names = [e.text for e in extract_entities(question)]
     if not names:
@@ -232,7 +232,7 @@ _DETERMINERS = {"a", "an", "the", "its", "his", "her", "their", "this", "that", 
 def contrasting_modifier(question: str, sentence: str) -> str:
     """A modifier the question puts on a noun where the sentence puts another on the same noun
     ("return ticket" / "single tickets"): the sentence is about something else. Returns the pair."""
-    from rag.textutil import STOPWORDS, content_set, number_values, stem
+    from rag.text.lexical import STOPWORDS, content_set, number_values, stem
 
     have = content_set(sentence)
     q = _WORD.findall(question)
@@ -273,7 +273,7 @@ def names_the_asker(question: str, answer: str) -> bool:
     """In "Who <did something to> <someone>?" the someone is not the answer: an answer that opens with
     words of the question ("Iraqi Prime Minister al-Sudani" for "Who told the Iraqi prime minister
     ...?") names the person the question mentions, not the one it asks for."""
-    from rag.textutil import _tok_match, content_set, content_stems, entity_in, extract_entities
+    from rag.text.lexical import _tok_match, content_set, content_stems, entity_in, extract_entities
 
     if not _WHO_SUBJECT.match(question) or not is_short_answer(answer):
         return False

@@ -20,6 +20,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from rag.answer.prompts import chat
 from rag.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -46,30 +47,24 @@ def _fence(text: str) -> str:
 
 
 def correctness_messages(question: str, gold: list[str], answer: str) -> list[dict]:
-    return [
-        {"role": "system", "content": SYSTEM},
-        {"role": "user", "content": (
-            f"Question: {_fence(question)}\nReference answer(s): {_fence(' | '.join(gold))}\n"
-            f"Answer to grade: {_fence(_MARKER.sub('', answer))}\n\n"
-            "Does the answer to grade give the same answer as a reference answer? Other wording, units or "
-            "extra correct detail are fine; a different name, number or date is not. "
-            "Reply as JSON {\"correct\": true} or {\"correct\": false}."
-        )},
-    ]
+    return chat(SYSTEM, (
+        f"Question: {_fence(question)}\nReference answer(s): {_fence(' | '.join(gold))}\n"
+        f"Answer to grade: {_fence(_MARKER.sub('', answer))}\n\n"
+        "Does the answer to grade give the same answer as a reference answer? Other wording, units or "
+        "extra correct detail are fine; a different name, number or date is not. "
+        "Reply as JSON {\"correct\": true} or {\"correct\": false}."
+    ))
 
 
 def support_messages(question: str, sentence: str, quotes: list[str]) -> list[dict]:
     # the question is part of the claim: a bare "412" is only true or false as an answer to something
     ev = "\n".join(_fence(q) for q in quotes) or _fence("")
-    return [
-        {"role": "system", "content": SYSTEM},
-        {"role": "user", "content": (
-            f"Evidence:\n{ev}\n\nQuestion: {_fence(question)}\nAnswer sentence: {_fence(sentence)}\n\n"
-            "Read the answer sentence as an answer to the question. Does the evidence state it, with the "
-            "same names, numbers, dates, speakers and negations? "
-            "Reply as JSON {\"supported\": true} or {\"supported\": false}."
-        )},
-    ]
+    return chat(SYSTEM, (
+        f"Evidence:\n{ev}\n\nQuestion: {_fence(question)}\nAnswer sentence: {_fence(sentence)}\n\n"
+        "Read the answer sentence as an answer to the question. Does the evidence state it, with the "
+        "same names, numbers, dates, speakers and negations? "
+        "Reply as JSON {\"supported\": true} or {\"supported\": false}."
+    ))
 
 
 def _with_history(rec: dict[str, Any]) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from rag.types import ArticleMeta, RagError
+from rag.types import ArticleMeta, RagError, meta_fields_after
 
 FORMAT_VERSION = 1
 
@@ -25,6 +25,8 @@ class DocEntry(ArticleMeta):
     content_hash: str
     n_chunks: int
     ingested_at: str = ""
+
+    _in_contract_order = meta_fields_after("n_chunks")  # the manifest's on-disk format
 
     def chunk_ids(self) -> list[str]:
         return [f"{self.doc_id}-{i:04d}" for i in range(self.n_chunks)]

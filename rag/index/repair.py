@@ -16,7 +16,7 @@ from pathlib import Path
 from rag.index.backend import IndexBackend, open_index
 from rag.index.manifest import DocEntry, Manifest, load_manifest
 from rag.settings import Settings
-from rag.types import RagError
+from rag.types import RagError, meta_of
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,5 @@ def manifest_from_articles(ix: IndexBackend) -> Manifest:
         ext_id = str(art.extra.get("ext_id", "")) if json_record else ""
         key = f"{art.path}#{ext_id}" if ext_id else f"{art.path}:restored-{doc_id}" if json_record else art.path
         docs[doc_id] = DocEntry(doc_id=doc_id, key=key or doc_id, path=art.path, content_hash="", n_chunks=0,
-                                title=art.title, source=art.source, url=art.url, published=art.published,
-                                ingested_at=art.ingested_at)
+                                **meta_of(art), ingested_at=art.ingested_at)
     return Manifest(docs=docs)

@@ -25,7 +25,7 @@ from rag.index.bm25 import BM25Index
 from rag.index.manifest import DocEntry, Manifest
 from rag.index.server_meta import ServerArticleStore, ServerLock, ServerMeta
 from rag.settings import Settings
-from rag.types import Article, Chunk, RagError
+from rag.types import Article, Chunk, RagError, meta_of
 
 log = logging.getLogger(__name__)
 
@@ -182,8 +182,7 @@ class ServerNewsIndex(IndexBase):
         m = base.model_copy(deep=True)
         gen = m.generation + 1
         entries = [(art, DocEntry(doc_id=art.doc_id, key=key, path=art.path, content_hash=chash,
-                                  n_chunks=len(cs), title=art.title, source=art.source, url=art.url,
-                                  published=art.published, ingested_at=art.ingested_at))
+                                  n_chunks=len(cs), **meta_of(art), ingested_at=art.ingested_at))
                    for art, cs, key, chash in new]
         # 1-2: article records and vectors, invisible to readers until the state says `gen`
         self.meta.put_docs(entries, gen)

@@ -28,7 +28,7 @@ from rag.index.bm25 import BM25Index
 from rag.index.base import Chunker, IndexBase
 from rag.index.manifest import DocEntry, Manifest, load_manifest, save_manifest, write_atomic
 from rag.settings import Settings
-from rag.types import Article, Chunk, RagError
+from rag.types import Article, Chunk, RagError, meta_of
 
 log = logging.getLogger(__name__)
 
@@ -253,8 +253,7 @@ class EmbeddedIndex(IndexBase):
             for art, cs, key, chash in new:
                 m.docs[art.doc_id] = DocEntry(
                     doc_id=art.doc_id, key=key, path=art.path, content_hash=chash, n_chunks=len(cs),
-                    title=art.title, source=art.source, url=art.url, published=art.published,
-                    ingested_at=art.ingested_at)
+                    **meta_of(art), ingested_at=art.ingested_at)
             if furniture is not None:
                 m.furniture = furniture
             m.generation += 1

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from rag.ingest.clean import clean_text, is_furniture_line, line_key, normalise
 from rag.ingest.loaders import RawRecord, discover, load_file
-from rag.types import Article, IngestFailure, IngestReport
+from rag.types import Article, IngestFailure, IngestReport, meta_of
 
 log = logging.getLogger(__name__)
 
@@ -98,8 +98,7 @@ def ingest(index, paths: list[str | Path], prune: bool = False, show_progress: b
             report.files[rec.key] = "unchanged"
             continue
         batch_ids[doc_id] = rec.key
-        art = Article(doc_id=doc_id, text=text, title=rec.title, source=rec.source, url=rec.url,
-                      published=rec.published, path=rec.path, ingested_at=now, content_hash=rec.content_hash,
+        art = Article(doc_id=doc_id, text=text, **meta_of(rec), path=rec.path, ingested_at=now, content_hash=rec.content_hash,
                       extra=rec.extra)
         chunks = index.chunker(art)  # the index's own chunker: a rebuild re-derives the same chunks
         if not chunks:

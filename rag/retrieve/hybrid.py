@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from rag.types import Passage
+from rag.types import META_FIELDS, Passage
 
 log = logging.getLogger(__name__)
 
@@ -125,8 +125,7 @@ class HybridSearch:
             out.append(Passage(
                 chunk_id=cid, doc_id=str(meta.get("doc_id", "")), text=text,
                 start=int(meta.get("start", 0)), end=int(meta.get("end", len(text))),
-                title=str(meta.get("title", "")), source=str(meta.get("source", "")),
-                url=str(meta.get("url", "")), published=str(meta.get("published", "")),
+                **{k: str(meta.get(k, "")) for k in META_FIELDS},
                 score=fused[cid], dense_score=dr[1] if dr else None, bm25_score=lr[1] if lr else None,
                 dense_rank=dr[0] if dr else None, bm25_rank=lr[0] if lr else None, meta=meta,
             ))

@@ -10,7 +10,7 @@ from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from rag.retrieve.hybrid import Filters, HybridSearch
-from rag.types import Passage
+from rag.types import Passage, meta_of
 
 
 class HybridRetriever(BaseRetriever):
@@ -26,7 +26,6 @@ class HybridRetriever(BaseRetriever):
 
     @staticmethod
     def to_node(p: Passage) -> NodeWithScore:
-        meta = {"doc_id": p.doc_id, "title": p.title, "source": p.source, "url": p.url,
-                "published": p.published, "dense_score": p.dense_score, "bm25_score": p.bm25_score}
+        meta = {"doc_id": p.doc_id, **meta_of(p), "dense_score": p.dense_score, "bm25_score": p.bm25_score}
         node = TextNode(id_=p.chunk_id, text=p.text, start_char_idx=p.start, end_char_idx=p.end, metadata=meta)
         return NodeWithScore(node=node, score=p.score)

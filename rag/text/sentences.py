@@ -151,3 +151,8 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
                         spans.append((ps + ws + ls, ps + ws + le))
                     off += len(line) + 1
     return spans
+
+
+def sentences(text: str) -> list[str]:
+    """The sentences of ``text`` as strings (see :func:`split_sentences`)."""
+    return [text[s:e] for s, e in split_sentences(text)]

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from rag import textutil as tu
 from rag.answer.answerable import Answerability, check, question_slot
+from rag.text.sentences import sentences
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = (ROOT / "seeds" / "000_f6f2cdec14cd0e23.txt").read_text(encoding="utf-8")
-EVIDENCE = tu.sentences(SEED)
+EVIDENCE = sentences(SEED)
 SQUAD = ROOT / "eval" / "external" / "squad2" / "dev-8-articles.json"
 SQUAD_SHARED = Path("/work/shared/data/squad2/dev-8-articles.json")
 

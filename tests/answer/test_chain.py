@@ -357,6 +357,26 @@ def test_a_quote_is_on_topic_with_the_cited_lede_of_its_article():
     assert not verify(answer, [2, 3], [quote, elsewhere], SupportScorer(), question=q).sentences
 
 
+def test_a_sentence_is_on_topic_with_its_articles_headline():
+    """The reader sees a citation under its article's headline, which says what "her report" is about."""
+    from rag.answer.evidence import EvidenceItem
+    from rag.answer.verify import verify
+    from rag.support import SupportScorer
+    from rag.types import Passage
+
+    sent = "Brannick said she remained on course to deliver her report by 30 September."
+
+    def item(title):
+        p = Passage(chunk_id="h-0000", doc_id="h", text=sent, start=0, end=len(sent), title=title)
+        return EvidenceItem(n=1, doc_id="h", chunk_id="h-0000", sentence=sent, start=0, end=len(sent), score=1.0,
+                            passage=p)
+
+    q = "By what date must the Quenlow harbour inquiry deliver its report?"
+    assert verify(sent, [1], [item("Quenlow harbour inquiry extends its hearings")], SupportScorer(),
+                  question=q).sentences
+    assert not verify(sent, [1], [item("")], SupportScorer(), question=q).sentences
+
+
 def test_rewritten_follow_up_keeps_its_question_word():
     from rag.answer.chain import same_question_word
 
@@ -405,8 +425,8 @@ def test_a_short_answer_also_cites_where_its_article_names_the_question_s_subjec
 
 
 def test_dateline_in_words():
-    from rag import textutil as tu
     from rag.answer.chain import dateline
+    from rag.text import lexical as tu
 
     assert dateline("2032-03-15") == "Monday 15 March 2032"
     assert dateline("2032-02-10T08:00:00Z").endswith("February 2032")

@@ -102,6 +102,33 @@ def test_unreachable_server_is_a_rag_error_naming_the_url():
         backend.close()
 
 
+def test_each_openai_error_becomes_its_own_message():
+    """The ladder is first-match: a timeout is also a connection error, a 401 or 404 also a status error."""
+    import openai
+
+    backend = OpenAIBackend("http://127.0.0.1:9/v1", "some-model", timeout=7, max_retries=0)
+    req = httpx.Request("POST", "http://127.0.0.1:9/v1/chat/completions")
+
+    def status(cls, code):
+        return cls("x", response=httpx.Response(code, request=req, json={"error": {"message": "nope"}}), body=None)
+
+    try:
+        cases = [
+            (openai.APITimeoutError(request=req), "did not answer within 7 s"),
+            (openai.APIConnectionError(request=req), "Could not reach the LLM server at http://127.0.0.1:9/v1"),
+            (status(openai.AuthenticationError, 401), "refused the API key (401)"),
+            (status(openai.NotFoundError, 404), "answered 404 for model 'some-model'"),
+            (status(openai.InternalServerError, 500), "refused the request (500)"),
+            (ValueError("odd"), "The LLM call to http://127.0.0.1:9/v1 failed: ValueError: odd"),
+        ]
+        for exc, message in cases:
+            assert message in str(backend._error(exc)), (exc, message)
+        same = RagError("already said")
+        assert backend._error(same) is same
+    finally:
+        backend.close()
+
+
 def test_make_backend_choices(tmp_path):
     assert make_backend(Settings(backend="extractive")) is None
     with pytest.raises(RagError, match="RAG_OPENAI_BASE_URL"):

@@ -210,24 +210,21 @@ class OpenAIChatBackend:
         import openai
 
         url = self.base_url
-        if isinstance(exc, openai.APITimeoutError):
-            return RagError(f"The LLM server at {url} did not answer within {self.timeout:.0f} s.")
-        if isinstance(exc, openai.APIConnectionError):
-            return RagError(
-                f"Could not reach the LLM server at {url} ({_cause(exc)}). "
-                "Is it running, and is the URL right (it usually ends in /v1)?"
-            )
-        if isinstance(exc, openai.AuthenticationError):
-            return RagError(f"The LLM server at {url} refused the API key (401); set RAG_OPENAI_API_KEY.")
-        if isinstance(exc, openai.NotFoundError):
-            return RagError(
-                f"The LLM server at {url} answered 404 for model {self.model!r}: check RAG_OPENAI_MODEL "
-                "and that the URL ends in /v1."
-            )
-        if isinstance(exc, openai.APIStatusError):
-            return RagError(
-                f"The LLM server at {url} refused the request ({exc.status_code}): {_message(exc)}"
-            )
+        # first match wins: a timeout is also a connection error, a 401/404 also a status error
+        ladder = (
+            (openai.APITimeoutError, lambda: f"The LLM server at {url} did not answer within {self.timeout:.0f} s."),
+            (openai.APIConnectionError, lambda: f"Could not reach the LLM server at {url} ({_cause(exc)}). "
+                                                "Is it running, and is the URL right (it usually ends in /v1)?"),
+            (openai.AuthenticationError,
+             lambda: f"The LLM server at {url} refused the API key (401); set RAG_OPENAI_API_KEY."),
+            (openai.NotFoundError, lambda: f"The LLM server at {url} answered 404 for model {self.model!r}: "
+                                           "check RAG_OPENAI_MODEL and that the URL ends in /v1."),
+            (openai.APIStatusError,
+             lambda: f"The LLM server at {url} refused the request ({exc.status_code}): {_message(exc)}"),
+        )
+        for kind, message in ladder:
+            if isinstance(exc, kind):
+                return RagError(message())
         return RagError(f"The LLM call to {url} failed: {exc.__class__.__name__}: {exc}")
 
 

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.answer.backends.llm import OpenAIChatBackend, response_format
+from rag.answer.prompts import chat
 from rag.logging_setup import set_openmp_passive
 from rag.types import RagError
 
@@ -276,10 +277,7 @@ BENCH_SCHEMA = {
 
 def bench_messages() -> list[dict]:
     evidence = "\n".join(f"[{i}] {s}" for i, s in enumerate(_BENCH_EVIDENCE, start=1))
-    return [
-        {"role": "system", "content": _BENCH_SYSTEM},
-        {"role": "user", "content": f"Evidence:\n{evidence}\n\nQuestion: {_BENCH_QUESTION}"},
-    ]
+    return chat(_BENCH_SYSTEM, f"Evidence:\n{evidence}\n\nQuestion: {_BENCH_QUESTION}")
 
 
 def _rss_mb() -> float:
