@@ -177,12 +177,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from rag.answer.decision import load_model
     from rag.index.embeddings import get_embedder
+    from rag.knobs import Knobs
     from rag.settings import Settings
     from rag.support import SupportScorer
 
     s = Settings()
     scorer = SupportScorer(embed=get_embedder(s.embed_model, device=s.embed_device).encode,
-                           threshold=s.support_threshold)
+                           threshold=s.support_threshold, knobs=Knobs.from_settings(s))
     rows = load(args.file)
     if args.judge:
         import time
