@@ -51,6 +51,8 @@ class Knobs:
     support_raw_zero: float = _default("support_raw_zero")
     support_local_weight: float = _default("support_local_weight")
     support_max_window: int = _default("support_max_window")
+    support_stem_length_cap: int = _default("support_stem_length_cap")
+    support_stem_length_scale: float = _default("support_stem_length_scale")
     support_window_penalty: float = _default("support_window_penalty")
     support_soft_penalty: float = _default("support_soft_penalty")
     support_hard_penalty: float = _default("support_hard_penalty")

@@ -271,6 +271,11 @@ class Settings(BaseSettings):
         "evidence.", ge=0.0, le=1.0)
     support_max_window: int = setting(
         "support", 3, "Longest run of consecutive sentences a claim is matched against.", ge=1)
+    support_stem_length_cap: int = setting(
+        "support", 10, "Word overlap weighs a stem 1 + min(length, this) / support_stem_length_scale: longer "
+        "words are rarer and say more (also the answerability rules' coverage).", ge=0)
+    support_stem_length_scale: float = setting(
+        "support", 5.0, "See support_stem_length_cap.", gt=0)
     support_window_penalty: float = setting(
         "support", 0.05, "Overlap deducted per extra sentence of a window: a claim found in one sentence beats "
         "one pieced together.")

@@ -187,13 +187,14 @@ def _prepare(text: str, knobs: Knobs = DEFAULT_KNOBS) -> _Text:
     return _Text(text, sents, sent_stems, all_stems, windows, parts)
 
 
-def weighted_recall(claim: list[str], have: set[str]) -> float:
+def weighted_recall(claim: list[str], have: set[str], knobs: Knobs = DEFAULT_KNOBS) -> float:
     """Share of claim content stems present, weighting longer (rarer) stems more."""
     if not claim:
         return 1.0
     tot = hit = 0.0
+    cap, scale = knobs.support_stem_length_cap, knobs.support_stem_length_scale
     for c in claim:
-        w = 1.0 + min(len(c), 10) / 5.0
+        w = 1.0 + min(len(c), cap) / scale
         tot += w
         if c in have or any(tu._tok_match(c, h) for h in have if h[:3] == c[:3]):
             hit += w
@@ -602,10 +603,11 @@ _PHRASE_SPLIT_RE = re.compile(
     r"although|though|by|with|as|since|until|where)\b",
     re.IGNORECASE,
 )
-def _check_phrases(claim: str, ev: _Text, min_recall: float = DEFAULT_KNOBS.support_min_phrase_recall) -> list[str]:
+def _check_phrases(claim: str, ev: _Text, knobs: Knobs = DEFAULT_KNOBS) -> list[str]:
     """New information tacked onto a supported claim ("... found alive on a barn roof by an air force
     helicopter crew"): a phrase of the claim (cut at commas, conjunctions and "by/with/after/..." )
-    with two or more content words, less than ``min_recall`` (a third) of which occur in the evidence."""
+    with two or more content words, less than ``support_min_phrase_recall`` (a third) of which occur in
+    the evidence."""
     have = set(ev.all_stems)
     out: list[str] = []
     start = 0
@@ -616,7 +618,8 @@ def _check_phrases(claim: str, ev: _Text, min_recall: float = DEFAULT_KNOBS.supp
     pieces.append(claim[start:])
     for ph in pieces:
         cs = list(dict.fromkeys(tu.content_stems(ph)))
-        if sum(1 for c in cs if not c[:1].isdigit()) >= 2 and weighted_recall(cs, have) < min_recall:
+        if (sum(1 for c in cs if not c[:1].isdigit()) >= 2
+                and weighted_recall(cs, have, knobs) < knobs.support_min_phrase_recall):
             out.append(f"'{' '.join(ph.split()).strip(' .,;:!?')}' not in evidence")
             break
     return out
@@ -696,15 +699,15 @@ class SupportScorer:
         if not ev.sents:
             return SupportResult(0.0, False, ["no evidence"])
         c_content = list(dict.fromkeys(tu.content_stems(claim)))
-        glob = weighted_recall(c_content, set(ev.all_stems))
+        kn = self.knobs
+        glob = weighted_recall(c_content, set(ev.all_stems), kn)
         cvec = vecs.get(claim)
         best_local = 0.0
         best_cos = 0.0
         region = ev.windows[0]
         best_align = -1.0
-        kn = self.knobs
         for w in ev.windows:
-            r = weighted_recall(c_content, set(ev.window_stems(w)))
+            r = weighted_recall(c_content, set(ev.window_stems(w)), kn)
             local = r - kn.support_window_penalty * (w[1] - w[0] - 1)
             best_local = max(best_local, local)
             cos = 0.0
@@ -734,7 +737,7 @@ class SupportScorer:
 
         def align(k: int) -> float:
             cos_k = float(cvec @ vecs[ev.sents[k]]) if cvec is not None and ev.sents[k] in vecs else 0.0
-            return weighted_recall(content_wo, set(ev.sent_stems[k])) + cos_k
+            return weighted_recall(content_wo, set(ev.sent_stems[k]), kn) + cos_k
 
         sent_rank = sorted(range(len(ev.sents)), key=lambda k: -align(k))
         # widen the region by one sentence on each side for polarity/number locality
@@ -746,7 +749,7 @@ class SupportScorer:
         hard += _check_entities(claim, ev)
         hard += _check_polarity(claim, region_text, ev.sents[sent_rank[0]], kn)
         hard += _check_number_binding(claim, ev)
-        hard += _check_phrases(claim, ev, kn.support_min_phrase_recall)
+        hard += _check_phrases(claim, ev, kn)
         hard += _check_speaker(claim, ev, sent_rank, kn.support_speaker_lookback)
         hard += _check_quotes(claim, ev, kn.support_min_quote_words)
         soft = list(num_soft)

@@ -189,8 +189,8 @@ def check(question: str, evidence: list[str], best_score: float, min_score: floa
 
     # coverage of content words
     q_terms = [t for t in dict.fromkeys(tu.content_stems(question)) if t not in _GENERIC_SLOT]
-    cover = weighted_recall(q_terms, ev_stems)
-    sent_cover = [(weighted_recall(q_terms, set(tu.stems(s))), s) for s in ev]
+    cover = weighted_recall(q_terms, ev_stems, knobs)
+    sent_cover = [(weighted_recall(q_terms, set(tu.stems(s)), knobs), s) for s in ev]
     best_sent_cover, best_sent = max(sent_cover, key=lambda x: x[0])
     if q_terms and cover < knobs.min_question_coverage:
         absent = [t for t in q_terms if not _has(ev_stems, t)]
