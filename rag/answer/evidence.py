@@ -17,6 +17,7 @@ import numpy as np
 from rag.answer.sanitise import is_instruction
 from rag.knobs import DEFAULT_KNOBS, Knobs
 from rag.question import asked_kind, gives_kind, name_heads, question_terms
+from rag.settings import Settings
 from rag.text.sentences import split_sentences
 from rag.textutil import content_set
 from rag.types import Passage
@@ -142,9 +143,11 @@ def pool_idf_overlap(terms: set[str], sentences: list[str]):
     return overlap
 
 
-def select_evidence(question: str, passages: list[Passage], embedder, articles, k: int = 6,
-                    query_vector: np.ndarray | None = None, knobs: Knobs = DEFAULT_KNOBS) -> list[EvidenceItem]:
-    """Score every sentence of the retrieved passages; keep the best ``k`` (renumbered 1..k)."""
+def select_evidence(question: str, passages: list[Passage], embedder, articles,
+                    k: int = Settings.model_fields["evidence_k"].default, query_vector: np.ndarray | None = None,
+                    knobs: Knobs = DEFAULT_KNOBS) -> list[EvidenceItem]:
+    """Score every sentence of the retrieved passages; keep the best ``k`` (``Settings.evidence_k``,
+    renumbered 1..k)."""
     cands: list[dict] = []
     seen: set[tuple[str, int]] = set()
     for rank, p in enumerate(passages):
