@@ -603,6 +603,8 @@ _PHRASE_SPLIT_RE = re.compile(
     r"although|though|by|with|as|since|until|where)\b",
     re.IGNORECASE,
 )
+
+
 def _check_phrases(claim: str, ev: _Text, knobs: Knobs = DEFAULT_KNOBS) -> list[str]:
     """New information tacked onto a supported claim ("... found alive on a barn roof by an air force
     helicopter crew"): a phrase of the claim (cut at commas, conjunctions and "by/with/after/..." )
