@@ -283,8 +283,8 @@ class Settings(BaseSettings):
         "support", 0.8, "Score factor per soft reason (a number only elsewhere in the evidence, \"first\" "
         "not found).")
     support_hard_penalty: float = setting(
-        "support", 0.25, "Score factor when a hard reason vetoes support (kept above 0 so a near miss still "
-        "ranks candidates).")
+        "support", 0.25, "Score factor when a hard reason vetoes support (the claim is unsupported whatever "
+        "its score; the score still orders candidate sentences).")
     support_min_phrase_recall: float = setting(
         "support", 0.34, "A phrase of the claim with two or more content words, less of which the evidence "
         "holds, is information tacked on: a hard reason.")
@@ -323,7 +323,7 @@ class Settings(BaseSettings):
     condense_min_chars: int = setting(
         "llm", 8, "A rewritten follow-up shorter than this is discarded (the heuristic rewrite is used).")
     condense_max_chars: int = setting(
-        "llm", 300, "... and one longer than this (the model answered or rambled instead of rewriting).")
+        "llm", 300, "... and one longer than this.")
     condense_keep_share: float = setting(
         "llm", 2 / 3, "A rewrite must keep this share of the follow-up's own content words (rounded up), or it "
         "asks something else.")
