@@ -59,6 +59,8 @@ class Knobs:
     support_min_phrase_recall: float = _default("support_min_phrase_recall")
     support_focus_share: float = _default("support_focus_share")
     support_negation_share: float = _default("support_negation_share")
+    support_number_claim_words: int = _default("support_number_claim_words")
+    support_number_evidence_words: int = _default("support_number_evidence_words")
     support_min_quote_words: int = _default("support_min_quote_words")
     support_min_part_words: int = _default("support_min_part_words")
     support_speaker_lookback: int = _default("support_speaker_lookback")

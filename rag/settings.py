@@ -293,6 +293,11 @@ class Settings(BaseSettings):
         "antonyms are judged (not unrelated side clauses).")
     support_negation_share: float = setting(
         "support", 2 / 3, "An unpaired negation counts when this share of its scope is on the other side too.")
+    support_number_claim_words: int = setting(
+        "support", 3, "Words after a number of the claim read as what it counts (\"two of bribery\") ...", ge=1)
+    support_number_evidence_words: int = setting(
+        "support", 4, "... and after a number of the evidence: the claim's number must stay with the same "
+        "words (\"six weeks\" is not \"six months\").", ge=1)
     support_min_quote_words: int = setting(
         "support", 3, "Words a claim puts in quotation marks, from this many on, must stand in the evidence "
         "as written.", ge=1)

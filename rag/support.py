@@ -567,15 +567,15 @@ def _attached(e: _NumCtx, counted: bool) -> set[str]:
     return {x for x, cap in zip(e.after[:2], e.caps[:2], strict=False) if cap}
 
 
-def _check_number_binding(claim: str, ev: _Text) -> list[str]:
+def _check_number_binding(claim: str, ev: _Text, knobs: Knobs = DEFAULT_KNOBS) -> list[str]:
     """A number must stay with what it counts: "two of bribery and three of money laundering" fails
     against "three of bribery and two of money laundering", "15 militants in Syria" against "15
     militants in Iraq and up to seven in Syria", "six weeks" against "six months"."""
     out: list[str] = []
-    claim_ctx = [c for c in _number_contexts(claim, 3) if not c.skip and c.after]
+    claim_ctx = [c for c in _number_contexts(claim, knobs.support_number_claim_words) if not c.skip and c.after]
     if not claim_ctx:
         return out
-    ev_ctx = [c for s in ev.sents for c in _number_contexts(s, 4) if not c.skip]
+    ev_ctx = [c for s in ev.sents for c in _number_contexts(s, knobs.support_number_evidence_words) if not c.skip]
     for c in claim_ctx:
         mine = [e for e in ev_ctx if e.value == c.value]
         if not mine:
@@ -750,7 +750,7 @@ class SupportScorer:
         hard += _check_dates(claim, ev)
         hard += _check_entities(claim, ev)
         hard += _check_polarity(claim, region_text, ev.sents[sent_rank[0]], kn)
-        hard += _check_number_binding(claim, ev)
+        hard += _check_number_binding(claim, ev, kn)
         hard += _check_phrases(claim, ev, kn)
         hard += _check_speaker(claim, ev, sent_rank, kn.support_speaker_lookback)
         hard += _check_quotes(claim, ev, kn.support_min_quote_words)
