@@ -11,16 +11,16 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from rag.knobs import DEFAULT_KNOBS
 from rag.text import lexical as tu
 from rag.text.lexical import content_set, content_stems, extract_entities, number_values
 
-# A short answer ("seven", "3:40 a.m.", "the Red Heron Collective") names the answer and says nothing of
-# its own: it is verified, checked and judged together with its question. Longer text is a sentence.
-SHORT_ANSWER_WORDS = 8
 
-
-def is_short_answer(text: str) -> bool:
-    return len(text.split()) <= SHORT_ANSWER_WORDS
+def is_short_answer(text: str, max_words: int = DEFAULT_KNOBS.short_answer_words) -> bool:
+    """A short answer ("seven", "3:40 a.m.") names the answer and says nothing of its own: it is verified,
+    checked and judged together with its question. Longer text is a sentence. ``max_words``:
+    ``Settings.short_answer_words``."""
+    return len(text.split()) <= max_words
 
 
 _WH = re.compile(r"\b(who|whom|whose|what|which|when|where|why|how)\b", re.I)

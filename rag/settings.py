@@ -84,6 +84,10 @@ GROUPS: dict[str, str] = {
     "retrieval": "Hybrid search: dense and BM25 candidates fused by reciprocal rank.",
     "evidence": "How many evidence sentences are picked from the passages, and how good the best must be.",
     "answer_check": "Verification of an answer against the evidence, and when to refuse or quote instead.",
+    "support": "The support scorer's formula (rag/support.py), shared by verification and the eval's "
+               "faithfulness: how word overlap and embedding similarity make a 0..1 score, and its "
+               "penalties. Tuned for balanced accuracy on eval/qa/support.jsonl, where the optimum is a "
+               "broad plateau.",
     "llm": "The answering backend and its model.",
     "ui": "The chat UI server and the API's bounds on input.",
     "paths": "Caches outside the index.",
@@ -150,6 +154,9 @@ class Settings(BaseSettings):
     candidates: int = setting("retrieval", 30, "Per-retriever candidates before fusion.", ge=1)
     rrf_k: int = setting("retrieval", 60, "Reciprocal-rank-fusion constant: larger flattens the rank weights.")
     max_top_k: int = setting("retrieval", 50, "Upper bound on a requested k.")
+    filter_overfetch: int = setting(
+        "retrieval", 5, "With metadata filters, BM25 fetches this many times the candidates before filtering, "
+        "so enough pass.", ge=1)
 
     # --- evidence ----------------------------------------------------------------------------------
     evidence_k: int = setting("evidence", 6, "Evidence sentences picked from the retrieved passages.",
@@ -159,6 +166,30 @@ class Settings(BaseSettings):
         "CPU model's latency, ~10 ms per token on two cores.", ge=1, le=20)
     min_evidence_score: float = setting(
         "evidence", 0.30, "Best evidence score below which the question is refused.")
+    evidence_min_chars: int = setting(
+        "evidence", 12, "Shorter sentences (headline fragments, datelines) are never evidence.", ge=0)
+    evidence_dense_weight: float = setting(
+        "evidence", 0.55, "Weight of the question-sentence cosine in an evidence score: it carries paraphrase.")
+    evidence_lexical_weight: float = setting(
+        "evidence", 0.45, "Weight of the question-term overlap in an evidence score: it carries names and "
+        "numbers, which small embedding models blur.")
+    evidence_rank_prior: float = setting(
+        "evidence", 0.02, "Bonus / (1 + retriever rank) added to an evidence score: the retriever's order "
+        "breaks near ties.")
+    evidence_name_weight: float = setting(
+        "evidence", 0.4, "Share of the term overlap given to the question's names (who it is about) ...")
+    evidence_other_weight: float = setting(
+        "evidence", 0.6, "... and to its other words (what it asks): a sentence that only repeats the names "
+        "answers nothing, so these weigh more.")
+    evidence_context_discount: float = setting(
+        "evidence", 0.8, "Factor on the score of a sentence read with its previous sentence: the context "
+        "helps the reader but must not carry a weak sentence past the one that states the fact.")
+    evidence_headline_factor: float = setting(
+        "evidence", 0.5, "Factor on a headline's score: it matches many questions but rarely states the "
+        "answer, and small models copy its names: evidence of last resort.")
+    evidence_answer_type_bonus: float = setting(
+        "evidence", 0.05, "Bonus for a sentence holding the kind of answer asked for (a number for \"how "
+        "many\", a time for \"when\", a new name for \"who\"): reorders near ties only.")
 
     # --- answer check ------------------------------------------------------------------------------
     support_threshold: float = setting(
@@ -172,6 +203,36 @@ class Settings(BaseSettings):
         "answer_check", True, "When the model judged the question answerable but no sentence of its "
         "answer passed verification, answer with the best evidence sentence quoted (itself verified) "
         "instead of refusing.")
+    short_answer_words: int = setting(
+        "answer_check", 8, "An answer of at most this many words is a short answer (\"seven\", \"3:40 "
+        "a.m.\"): it says nothing of its own, so it is verified, checked and judged together with "
+        "its question. Also a feature of the decision model (trained with 8).", ge=1)
+    min_question_coverage: float = setting(
+        "answer_check", 0.4, "Answerability rule: share of the question's content words (weighted by "
+        "length) the evidence must hold.")
+    min_sentence_coverage: float = setting(
+        "answer_check", 0.3, "Answerability rule: share of them the best single evidence sentence must hold.")
+    polarity_sentences: int = setting(
+        "answer_check", 2, "Answerability rule: the best-covering evidence sentences whose negation and "
+        "antonyms are compared with the question's.", ge=1)
+    answer_size_max: int = setting(
+        "answer_check", 10, "A number word up to this in \"what are the two sources ...\" is the size of the "
+        "answer, not a fact the evidence must contain.", ge=0)
+    withheld_min_overlap: float = setting(
+        "answer_check", 0.5, "A \"declined to give X\" sentence refuses the question when X holds this "
+        "share of the question's words (weighted by rarity among the evidence).")
+    fragment_min_contained: float = setting(
+        "answer_check", 0.8, "A short answer is supported by a sentence holding at least this share of its "
+        "content words ...")
+    fragment_min_coverage: float = setting(
+        "answer_check", 0.5, "... and this share of what the question asks (the sentence and the other cited "
+        "sentences of its article).")
+    fragment_contained_weight: float = setting(
+        "answer_check", 0.5, "A short answer's support score: this weight on how much of it the sentence "
+        "holds, the rest on how much of the question it covers.", ge=0.0, le=1.0)
+    off_topic_min_coverage: float = setting(
+        "answer_check", 0.34, "A verified sentence whose citations cover less of the question's terms does not "
+        "address the question and is dropped (a true but unrelated sentence is no answer).")
     llm_veto_max_coverage: float = setting(
         "answer_check", 0.8, "The LLM answerability veto is skipped when an evidence sentence covers at "
         "least this share of the question's terms.")
@@ -193,6 +254,59 @@ class Settings(BaseSettings):
     decision_model_path: Path = setting(
         "answer_check", Path(__file__).with_name("answer") / "decision_model.json",
         "The fitted decision model (python -m rag.evaluation.train_decision).")
+    # --- support scorer ------------------------------------------------------------------------------
+    support_lexical_weight: float = setting(
+        "support", 0.6, "Weight of word overlap (recall of the claim's stems) in the raw support score.")
+    support_embedding_weight: float = setting(
+        "support", 0.4, "Weight of the rescaled claim-evidence cosine in the raw support score.")
+    support_cos_low: float = setting(
+        "support", 0.25, "Cosine at or below which the embedding part counts 0 (unrelated texts) ...")
+    support_cos_high: float = setting(
+        "support", 0.80, "... and at or above which it counts 1 (a paraphrase).")
+    support_raw_zero: float = setting(
+        "support", 0.30, "Raw score mapped to 0: places support_threshold between paraphrases and "
+        "topical-but-unsupported claims.", lt=1.0)
+    support_local_weight: float = setting(
+        "support", 0.5, "Word overlap = this weight on the best window of sentences, the rest on the whole "
+        "evidence.", ge=0.0, le=1.0)
+    support_max_window: int = setting(
+        "support", 3, "Longest run of consecutive sentences a claim is matched against.", ge=1)
+    support_stem_length_cap: int = setting(
+        "support", 10, "Word overlap weighs a stem 1 + min(length, this) / support_stem_length_scale: longer "
+        "words are rarer and say more (also the answerability rules' coverage).", ge=0)
+    support_stem_length_scale: float = setting(
+        "support", 5.0, "See support_stem_length_cap.", gt=0)
+    support_window_penalty: float = setting(
+        "support", 0.05, "Overlap deducted per extra sentence of a window: a claim found in one sentence beats "
+        "one pieced together.")
+    support_soft_penalty: float = setting(
+        "support", 0.8, "Score factor per soft reason (a number only elsewhere in the evidence, \"first\" "
+        "not found).")
+    support_hard_penalty: float = setting(
+        "support", 0.25, "Score factor when a hard reason vetoes support (the claim is unsupported whatever "
+        "its score; the score still orders candidate sentences).")
+    support_min_phrase_recall: float = setting(
+        "support", 0.34, "A phrase of the claim with two or more content words, less of which the evidence "
+        "holds, is information tacked on: a hard reason.")
+    support_focus_share: float = setting(
+        "support", 0.8, "Clauses carrying at least this share of the best clause's claim words are where "
+        "antonyms are judged (not unrelated side clauses).")
+    support_negation_share: float = setting(
+        "support", 2 / 3, "An unpaired negation counts when this share of its scope is on the other side too.")
+    support_number_claim_words: int = setting(
+        "support", 3, "Words after a number of the claim read as what it counts (\"two of bribery\") ...", ge=1)
+    support_number_evidence_words: int = setting(
+        "support", 4, "... and after a number of the evidence: the claim's number must stay with the same "
+        "words (\"six weeks\" is not \"six months\").", ge=1)
+    support_min_quote_words: int = setting(
+        "support", 3, "Words a claim puts in quotation marks, from this many on, must stand in the evidence "
+        "as written.", ge=1)
+    support_min_part_words: int = setting(
+        "support", 3, "Clauses of at least this many words are embedded as parts of a sentence (for short "
+        "claims that match one clause).", ge=1)
+    support_speaker_lookback: int = setting(
+        "support", 3, "Earlier sentences searched for the speaker of \"he said\" or a quote.", ge=0)
+
     llm_logprobs: bool = setting(
         "llm", True, "Ask the LLM server for the log-probabilities of its answer tokens, a signal of the "
         "decision (a server that does not send them is handled: the feature is then absent).")
@@ -214,6 +328,14 @@ class Settings(BaseSettings):
         "question pays the prefill of its evidence and question only (bench answer measures it).")
     llm_temperature: float = setting("llm", 0.0, "Sampling temperature (0 = greedy, reproducible).")
     llm_timeout_s: float = setting("llm", 120.0, "Seconds an LLM call may take.")
+    condense_max_tokens: int = setting("llm", 60, "Tokens the model may use to rewrite a follow-up question.")
+    condense_min_chars: int = setting(
+        "llm", 8, "A rewritten follow-up shorter than this is discarded (the heuristic rewrite is used).")
+    condense_max_chars: int = setting(
+        "llm", 300, "... and one longer than this.")
+    condense_keep_share: float = setting(
+        "llm", 2 / 3, "A rewrite must keep this share of the follow-up's own content words (rounded up), or it "
+        "asks something else.")
     openai_base_url: str | None = setting(
         "llm", None, "Base URL of an OpenAI-compatible server (backend openai).",
         validation_alias=AliasChoices("RAG_OPENAI_BASE_URL", "OPENAI_BASE_URL", "openai_base_url"))

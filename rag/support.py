@@ -11,19 +11,22 @@ Let ``C`` be the claim's content stems (stopwords and negations removed, number 
 A *window* is 1-3 consecutive sentences; *parts* are 1-2 consecutive clauses of one sentence::
 
     recall(X)  = weighted share of C found in X   (a stem weighs 1 + len/5: longer words are rarer)
-    local      = max over windows W of recall(W) - 0.05 * (sentences in W - 1)
+    local      = max over windows W of recall(W) - WINDOW_PENALTY * (sentences in W - 1)
     global     = recall(whole evidence)
-    lex        = 0.5 * local + 0.5 * global
+    lex        = LOCAL_WEIGHT * local + (1 - LOCAL_WEIGHT) * global
     cos        = max cosine(claim, window | part | whole evidence)
-    emb        = clip((cos - COS_LO) / (COS_HI - COS_LO), 0, 1)
-    raw        = W_LEX * lex + W_EMB * emb          (raw = lex when no embedder is given)
+    emb        = clip((cos - COS_LOW) / (COS_HIGH - COS_LOW), 0, 1)
+    raw        = LEXICAL_WEIGHT * lex + EMBEDDING_WEIGHT * emb   (raw = lex when no embedder is given)
     score      = clip((raw - RAW_ZERO) / (1 - RAW_ZERO), 0, 1)
                  * SOFT_PENALTY per soft reason * (HARD_PENALTY if any hard reason)
     supported  = score >= threshold and no hard reason
 
-``RAW_ZERO`` places the default threshold 0.5 between paraphrases and topical-but-unsupported
-claims; the constants were tuned for balanced accuracy on ``eval/qa/support.jsonl`` and an
-independent dev set (``tests/test_support.py``), where the optimum is a broad plateau.
+The capitalised names are the Settings fields ``support_<name>`` (group "support"; window 0.05, local
+0.5, cosine 0.25..0.80, weights 0.6/0.4, raw zero 0.30, penalties 0.8/0.25), passed as
+:class:`rag.knobs.Knobs`; a window is at most ``support_max_window`` sentences. ``RAW_ZERO`` places the
+default threshold 0.5 between paraphrases and topical-but-unsupported claims; the constants were tuned
+for balanced accuracy on ``eval/qa/support.jsonl`` and an independent dev set (``tests/test_support.py``),
+where the optimum is a broad plateau.
 
 Hard reasons (each vetoes support)
 ----------------------------------
@@ -66,6 +69,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from rag.knobs import DEFAULT_KNOBS, Knobs
 from rag.text import lexical as tu
 from rag.text.sentences import sentences
 
@@ -74,16 +78,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-W_LEX = 0.6
-W_EMB = 0.4
-COS_LO = 0.25
-COS_HI = 0.80
-RAW_ZERO = 0.30
-HARD_PENALTY = 0.25
-SOFT_PENALTY = 0.8
-WINDOW_PENALTY = 0.05
-MAX_WINDOW = 3
-DEFAULT_THRESHOLD = 0.5
 _EMB_CACHE_SIZE = 8192
 
 SPEECH_VERBS = (
@@ -177,15 +171,16 @@ class _Text:
         return out
 
 
-def _prepare(text: str) -> _Text:
+def _prepare(text: str, knobs: Knobs = DEFAULT_KNOBS) -> _Text:
     sents = sentences(text) or ([text.strip()] if text.strip() else [])
     sent_stems = [tu.stems(s) for s in sents]
-    windows = [(i, j) for i in range(len(sents)) for j in range(i + 1, min(len(sents), i + MAX_WINDOW) + 1)]
+    most = knobs.support_max_window
+    windows = [(i, j) for i in range(len(sents)) for j in range(i + 1, min(len(sents), i + most) + 1)]
     all_stems = [s for ss in sent_stems for s in ss]
     parts: list[str] = []
     for sent in sents:
         cl = [sent[a:b].strip() for a, b in _clauses(sent)]
-        cl = [c for c in cl if len(c.split()) >= 3]
+        cl = [c for c in cl if len(c.split()) >= knobs.support_min_part_words]
         if len(cl) < 2:
             continue
         parts.extend(cl)
@@ -193,13 +188,14 @@ def _prepare(text: str) -> _Text:
     return _Text(text, sents, sent_stems, all_stems, windows, parts)
 
 
-def weighted_recall(claim: list[str], have: set[str]) -> float:
+def weighted_recall(claim: list[str], have: set[str], knobs: Knobs = DEFAULT_KNOBS) -> float:
     """Share of claim content stems present, weighting longer (rarer) stems more."""
     if not claim:
         return 1.0
     tot = hit = 0.0
+    cap, scale = knobs.support_stem_length_cap, knobs.support_stem_length_scale
     for c in claim:
-        w = 1.0 + min(len(c), 10) / 5.0
+        w = 1.0 + min(len(c), cap) / scale
         tot += w
         if c in have or any(tu._tok_match(c, h) for h in have if h[:3] == c[:3]):
             hit += w
@@ -335,19 +331,19 @@ def _share(scope: tuple[str, ...] | list[str], other: set[str]) -> float:
     return sum(1 for x in scope if _matches(x, other)) / len(scope) if scope else 0.0
 
 
-def _focus_clauses(claim_content: set[str], region_text: str) -> str:
-    """The clauses of the region that carry the claim: those covering at least 80% as many claim
-    stems as the best clause. Antonyms are judged there, not in unrelated side clauses."""
+def _focus_clauses(claim_content: set[str], region_text: str, share: float = DEFAULT_KNOBS.support_focus_share) -> str:
+    """The clauses of the region that carry the claim: those covering at least ``share`` (80%) as many
+    claim stems as the best clause. Antonyms are judged there, not in unrelated side clauses."""
     spans = _clauses(region_text)
     cover = [len(claim_content & set(tu.stems(region_text[a:b]))) for a, b in spans]
     best = max(cover) if cover else 0
     if best == 0:
         return region_text
-    keep = [region_text[a:b] for (a, b), c in zip(spans, cover, strict=True) if c >= 0.8 * best]
+    keep = [region_text[a:b] for (a, b), c in zip(spans, cover, strict=True) if c >= share * best]
     return " , ".join(keep)
 
 
-def _check_polarity(claim: str, region_text: str, sentence: str) -> list[str]:
+def _check_polarity(claim: str, region_text: str, sentence: str, knobs: Knobs = DEFAULT_KNOBS) -> list[str]:
     """Polarity of the claim vs its aligned evidence.
 
     Negation cues are paired across the two sides when their scopes overlap ("showed no reaction" ~
@@ -371,10 +367,11 @@ def _check_polarity(claim: str, region_text: str, sentence: str) -> list[str]:
         else:
             used.add(j)
     unmatched_r = [r for j, r in enumerate(r_cues) if j not in used]
-    neg = [c.text for c in unmatched_c if _share(c.scope, region_content) >= 2 / 3]
-    neg += [r.text for r in unmatched_r if _share(r.scope, claim_content) >= 2 / 3]
+    most = knobs.support_negation_share
+    neg = [c.text for c in unmatched_c if _share(c.scope, region_content) >= most]
+    neg += [r.text for r in unmatched_r if _share(r.scope, claim_content) >= most]
 
-    focus = _focus_clauses(claim_content, sentence)
+    focus = _focus_clauses(claim_content, sentence, knobs.support_focus_share)
     claim_stems = set(tu.stems(claim))
     focus_stems = set(tu.stems(focus))
     sent_stems = set(tu.stems(sentence))
@@ -494,7 +491,8 @@ def _names_a_speaker(sent: str) -> bool:
     return False
 
 
-def _check_speaker(claim: str, ev: _Text, sent_rank: list[int]) -> list[str]:
+def _check_speaker(claim: str, ev: _Text, sent_rank: list[int], lookback: int = DEFAULT_KNOBS.support_speaker_lookback
+                   ) -> list[str]:
     """A named speaker of the claim must be named in the best-aligned sentence, or (for "he said"
     and quotes) in the nearest earlier sentence that names a speaker, or in the next sentence when
     the quote continues there ('"... safe. Every spring they told us," said Marta ...').
@@ -507,7 +505,7 @@ def _check_speaker(claim: str, ev: _Text, sent_rank: list[int]) -> list[str]:
     if _speaker_in(speaker, sents[k]):
         return []
     if not _names_a_speaker(sents[k]):
-        for j in range(k - 1, max(-1, k - 4), -1):
+        for j in range(k - 1, max(-1, k - 1 - lookback), -1):
             if _speaker_in(speaker, sents[j]):
                 return []
             if _names_a_speaker(sents[j]):
@@ -570,15 +568,15 @@ def _attached(e: _NumCtx, counted: bool) -> set[str]:
     return {x for x, cap in zip(e.after[:2], e.caps[:2], strict=False) if cap}
 
 
-def _check_number_binding(claim: str, ev: _Text) -> list[str]:
+def _check_number_binding(claim: str, ev: _Text, knobs: Knobs = DEFAULT_KNOBS) -> list[str]:
     """A number must stay with what it counts: "two of bribery and three of money laundering" fails
     against "three of bribery and two of money laundering", "15 militants in Syria" against "15
     militants in Iraq and up to seven in Syria", "six weeks" against "six months"."""
     out: list[str] = []
-    claim_ctx = [c for c in _number_contexts(claim, 3) if not c.skip and c.after]
+    claim_ctx = [c for c in _number_contexts(claim, knobs.support_number_claim_words) if not c.skip and c.after]
     if not claim_ctx:
         return out
-    ev_ctx = [c for s in ev.sents for c in _number_contexts(s, 4) if not c.skip]
+    ev_ctx = [c for s in ev.sents for c in _number_contexts(s, knobs.support_number_evidence_words) if not c.skip]
     for c in claim_ctx:
         mine = [e for e in ev_ctx if e.value == c.value]
         if not mine:
@@ -606,13 +604,13 @@ _PHRASE_SPLIT_RE = re.compile(
     r"although|though|by|with|as|since|until|where)\b",
     re.IGNORECASE,
 )
-MIN_PHRASE_RECALL = 0.34
 
 
-def _check_phrases(claim: str, ev: _Text) -> list[str]:
+def _check_phrases(claim: str, ev: _Text, knobs: Knobs = DEFAULT_KNOBS) -> list[str]:
     """New information tacked onto a supported claim ("... found alive on a barn roof by an air force
     helicopter crew"): a phrase of the claim (cut at commas, conjunctions and "by/with/after/..." )
-    with two or more content words, less than a third of which occur in the evidence."""
+    with two or more content words, less than ``support_min_phrase_recall`` (a third) of which occur in
+    the evidence."""
     have = set(ev.all_stems)
     out: list[str] = []
     start = 0
@@ -623,7 +621,8 @@ def _check_phrases(claim: str, ev: _Text) -> list[str]:
     pieces.append(claim[start:])
     for ph in pieces:
         cs = list(dict.fromkeys(tu.content_stems(ph)))
-        if sum(1 for c in cs if not c[:1].isdigit()) >= 2 and weighted_recall(cs, have) < MIN_PHRASE_RECALL:
+        if (sum(1 for c in cs if not c[:1].isdigit()) >= 2
+                and weighted_recall(cs, have, knobs) < knobs.support_min_phrase_recall):
             out.append(f"'{' '.join(ph.split()).strip(' .,;:!?')}' not in evidence")
             break
     return out
@@ -637,14 +636,14 @@ def _words(text: str) -> str:
     return " ".join(re.findall(r"[a-z0-9]+(?:['\u2019-][a-z0-9]+)*", text.lower().replace("\u2019", "'")))
 
 
-def _check_quotes(claim: str, ev: _Text) -> list[str]:
-    """Words the claim puts in quotation marks ("a nest of espionage") are someone's words: three or
-    more of them must stand in the evidence as written (an ellipsis may join pieces)."""
+def _check_quotes(claim: str, ev: _Text, min_words: int = DEFAULT_KNOBS.support_min_quote_words) -> list[str]:
+    """Words the claim puts in quotation marks ("a nest of espionage") are someone's words: ``min_words``
+    (three) or more of them must stand in the evidence as written (an ellipsis may join pieces)."""
     have = f" {_words(ev.text)} "
     for m in _QUOTED_RE.finditer(claim):
         for piece in _ELLIPSIS_RE.split(m.group(1)):
             words = _words(piece)
-            if len(words.split()) >= 3 and f" {words} " not in have:
+            if len(words.split()) >= min_words and f" {words} " not in have:
                 return [f"quote \"{' '.join(piece.split())[:60]}\" not in evidence"]
     return []
 
@@ -659,15 +658,19 @@ class SupportScorer:
 
     ``embed`` maps texts to L2-normalised vectors (e.g. ``get_embedder().encode``); without it the
     score is lexical only. Vectors are cached per text, so re-scoring the same passages is cheap.
+    ``threshold`` defaults to ``knobs.support_threshold``; ``knobs`` holds the formula's numbers.
     """
 
     def __init__(
-        self, embed: Callable[[list[str]], np.ndarray] | None = None, threshold: float = DEFAULT_THRESHOLD
+        self, embed: Callable[[list[str]], np.ndarray] | None = None, threshold: float | None = None,
+        knobs: Knobs = DEFAULT_KNOBS,
     ):
         self.embed = embed
-        self.threshold = float(threshold)
-        self.w_lex, self.w_emb, self.cos_lo, self.cos_hi = W_LEX, W_EMB, COS_LO, COS_HI
-        self.raw_zero = RAW_ZERO
+        self.knobs = knobs
+        self.threshold = float(knobs.support_threshold if threshold is None else threshold)
+        self.w_lex, self.w_emb = knobs.support_lexical_weight, knobs.support_embedding_weight
+        self.cos_lo, self.cos_hi = knobs.support_cos_low, knobs.support_cos_high
+        self.raw_zero = knobs.support_raw_zero
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
 
     # -- embeddings ---------------------------------------------------------------------------------
@@ -683,12 +686,11 @@ class SupportScorer:
                     self._cache.popitem(last=False)
         return {t: self._cache[t] for t in texts if t in self._cache}
 
-    @staticmethod
-    def _texts_for(claim: str, ev: _Text) -> list[str]:
+    def _texts_for(self, claim: str, ev: _Text) -> list[str]:
         out = [claim]
         out.extend(ev.window_text(w) for w in ev.windows)
         out.extend(ev.parts)
-        if len(ev.sents) > MAX_WINDOW:
+        if len(ev.sents) > self.knobs.support_max_window:  # else the whole text is a window already
             out.append(ev.text)
         return out
 
@@ -700,15 +702,16 @@ class SupportScorer:
         if not ev.sents:
             return SupportResult(0.0, False, ["no evidence"])
         c_content = list(dict.fromkeys(tu.content_stems(claim)))
-        glob = weighted_recall(c_content, set(ev.all_stems))
+        kn = self.knobs
+        glob = weighted_recall(c_content, set(ev.all_stems), kn)
         cvec = vecs.get(claim)
         best_local = 0.0
         best_cos = 0.0
         region = ev.windows[0]
         best_align = -1.0
         for w in ev.windows:
-            r = weighted_recall(c_content, set(ev.window_stems(w)))
-            local = r - WINDOW_PENALTY * (w[1] - w[0] - 1)
+            r = weighted_recall(c_content, set(ev.window_stems(w)), kn)
+            local = r - kn.support_window_penalty * (w[1] - w[0] - 1)
             best_local = max(best_local, local)
             cos = 0.0
             if cvec is not None:
@@ -723,7 +726,7 @@ class SupportScorer:
             for t in [ev.text, *ev.parts]:
                 if t in vecs:
                     best_cos = max(best_cos, float(cvec @ vecs[t]))
-        lex = 0.5 * max(best_local, 0.0) + 0.5 * glob
+        lex = kn.support_local_weight * max(best_local, 0.0) + (1 - kn.support_local_weight) * glob
         if cvec is not None:
             emb = min(1.0, max(0.0, (best_cos - self.cos_lo) / (self.cos_hi - self.cos_lo)))
             raw = self.w_lex * lex + self.w_emb * emb
@@ -737,7 +740,7 @@ class SupportScorer:
 
         def align(k: int) -> float:
             cos_k = float(cvec @ vecs[ev.sents[k]]) if cvec is not None and ev.sents[k] in vecs else 0.0
-            return weighted_recall(content_wo, set(ev.sent_stems[k])) + cos_k
+            return weighted_recall(content_wo, set(ev.sent_stems[k]), kn) + cos_k
 
         sent_rank = sorted(range(len(ev.sents)), key=lambda k: -align(k))
         # widen the region by one sentence on each side for polarity/number locality
@@ -747,17 +750,17 @@ class SupportScorer:
         hard += num_hard
         hard += _check_dates(claim, ev)
         hard += _check_entities(claim, ev)
-        hard += _check_polarity(claim, region_text, ev.sents[sent_rank[0]])
-        hard += _check_number_binding(claim, ev)
-        hard += _check_phrases(claim, ev)
-        hard += _check_speaker(claim, ev, sent_rank)
-        hard += _check_quotes(claim, ev)
+        hard += _check_polarity(claim, region_text, ev.sents[sent_rank[0]], kn)
+        hard += _check_number_binding(claim, ev, kn)
+        hard += _check_phrases(claim, ev, kn)
+        hard += _check_speaker(claim, ev, sent_rank, kn.support_speaker_lookback)
+        hard += _check_quotes(claim, ev, kn.support_min_quote_words)
         soft = list(num_soft)
         score = max(0.0, (raw - self.raw_zero) / (1.0 - self.raw_zero))
         for _ in soft:
-            score *= SOFT_PENALTY
+            score *= kn.support_soft_penalty
         if hard:
-            score *= HARD_PENALTY
+            score *= kn.support_hard_penalty
         reasons = hard + soft
         if score < self.threshold and not hard:
             cos_note = f", cosine {best_cos:.2f}" if cvec is not None else ""
@@ -787,7 +790,7 @@ class SupportScorer:
             text = " ".join(e.strip() for e in ev if e and e.strip()) if isinstance(ev, list) else (ev or "")
             joined.append(text)
             if text not in preps:
-                preps[text] = _prepare(text)
+                preps[text] = _prepare(text, self.knobs)
         vecs: dict[str, np.ndarray] = {}
         if self.embed is not None:
             texts: list[str] = []

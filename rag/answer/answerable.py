@@ -20,9 +20,11 @@ a small model improvise. The rules (each failure adds a reason; ``missing`` list
    names the country without the word "country".)
 6. ``premise``: the past-tense verb of a "when/after/before ..." clause ("when she conceded the
    election") must occur in the evidence: the question takes that event for granted.
-7. ``coverage``: at least ``MIN_COVERAGE`` of the question's content words (stemmed, weighted
+7. ``coverage``: at least ``min_question_coverage`` of the question's content words (stemmed, weighted
    by length) must occur in the evidence, and the best single evidence sentence must hold at least
-   ``MIN_SENTENCE_COVERAGE`` of them.
+   ``min_sentence_coverage`` of them.
+
+The numbers are Settings fields (group "answer check"), passed down as :class:`rag.knobs.Knobs`.
 
 Paraphrases of a question's *names* are not accepted (a name is a name), but ordinary words are
 only required through coverage, so a paraphrased question still passes.
@@ -34,15 +36,13 @@ import logging
 import re
 from dataclasses import dataclass, field
 
+from rag.knobs import DEFAULT_KNOBS, Knobs
 from rag.question import premise_verbs
 from rag.support import weighted_recall
 from rag.text import lexical as tu
 from rag.text.sentences import sentences, split_sentences
 
 log = logging.getLogger(__name__)
-
-MIN_COVERAGE = 0.4
-MIN_SENTENCE_COVERAGE = 0.3
 
 # Words that say what kind of answer is wanted, not what it is about.
 _GENERIC_SLOT = {
@@ -150,7 +150,8 @@ def _has(stem_set: set[str], word: str) -> bool:
     return st in stem_set or any(tu._tok_match(st, h) for h in stem_set if h[:3] == st[:3])
 
 
-def check(question: str, evidence: list[str], best_score: float, min_score: float) -> Answerability:
+def check(question: str, evidence: list[str], best_score: float, min_score: float,
+          knobs: Knobs = DEFAULT_KNOBS) -> Answerability:
     """Whether ``evidence`` (sentences) can answer ``question`` — deterministic rules, no model."""
     reasons: list[str] = []
     missing: list[str] = []
@@ -174,7 +175,7 @@ def check(question: str, evidence: list[str], best_score: float, min_score: floa
     for n in tu.extract_numbers(question):
         if n.text.lower() == "first":
             continue
-        if n.text.isalpha() and n.value <= 10 and _COUNT_OF_ANSWER.search(question[: n.start]):
+        if n.text.isalpha() and n.value <= knobs.answer_size_max and _COUNT_OF_ANSWER.search(question[: n.start]):
             continue  # "what are the two sources ...": the size of the answer, not a fact to find
         if round(n.value, 6) not in ev_nums:
             reasons.append(f"number {n.text} not in the evidence")
@@ -189,14 +190,14 @@ def check(question: str, evidence: list[str], best_score: float, min_score: floa
 
     # coverage of content words
     q_terms = [t for t in dict.fromkeys(tu.content_stems(question)) if t not in _GENERIC_SLOT]
-    cover = weighted_recall(q_terms, ev_stems)
-    sent_cover = [(weighted_recall(q_terms, set(tu.stems(s))), s) for s in ev]
+    cover = weighted_recall(q_terms, ev_stems, knobs)
+    sent_cover = [(weighted_recall(q_terms, set(tu.stems(s)), knobs), s) for s in ev]
     best_sent_cover, best_sent = max(sent_cover, key=lambda x: x[0])
-    if q_terms and cover < MIN_COVERAGE:
+    if q_terms and cover < knobs.min_question_coverage:
         absent = [t for t in q_terms if not _has(ev_stems, t)]
         reasons.append(f"the evidence covers {cover:.0%} of the question's terms")
         missing.extend(a for a in absent if a not in missing)
-    elif q_terms and best_sent_cover < MIN_SENTENCE_COVERAGE:
+    elif q_terms and best_sent_cover < knobs.min_sentence_coverage:
         reasons.append(f"no evidence sentence covers the question ({best_sent_cover:.0%} at best)")
 
     # the asked-for slot
@@ -220,7 +221,8 @@ def check(question: str, evidence: list[str], best_score: float, min_score: floa
                 missing.append(verb)
 
     # polarity, judged on the evidence sentences that carry the question
-    reasons.extend(_polarity(question, [s for c, s in sorted(sent_cover, key=lambda x: -x[0])[:2] if c > 0]))
+    best_first = sorted(sent_cover, key=lambda x: -x[0])[:knobs.polarity_sentences]
+    reasons.extend(_polarity(question, [s for c, s in best_first if c > 0]))
 
     ok = not reasons
     if not ok:
@@ -259,13 +261,17 @@ def _polarity(question: str, sents: list[str]) -> list[str]:
 
 
 def squad_report(
-    path: str, limit: int = 300, seed: int = 0, min_score: float = 0.30, use_embeddings: bool = True
+    path: str, limit: int = 300, seed: int = 0, min_score: float | None = None, use_embeddings: bool = True
 ) -> dict:
     """Precision/recall of :func:`check` on SQuAD 2.0 questions with the gold paragraph's sentences
     as evidence and the best question-sentence cosine as ``best_score``."""
     import json
     import random
 
+    from rag.settings import Settings
+
+    if min_score is None:
+        min_score = Settings.model_fields["min_evidence_score"].default
     with open(path, encoding="utf-8") as fh:
         data = json.load(fh)
     qs = [(qa, p["context"]) for a in data["data"] for p in a["paragraphs"] for qa in p["qas"]]
@@ -320,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("squad", nargs="?", default="eval/external/squad2/dev-8-articles.json")
     ap.add_argument("--limit", type=int, default=300)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--min-score", type=float, default=0.30)
+    ap.add_argument("--min-score", type=float, default=None, help="default: Settings.min_evidence_score")
     ap.add_argument("--no-embed", action="store_true")
     args = ap.parse_args(argv)
     res = squad_report(args.squad, args.limit, args.seed, args.min_score, not args.no_embed)
@@ -361,7 +367,7 @@ def _withheld_object(sentence: str, m: re.Match) -> str:
     return sentence[start + 1:m.start()]
 
 
-def withheld(question: str, sentences: list[str]) -> str:
+def withheld(question: str, sentences: list[str], knobs: Knobs = DEFAULT_KNOBS) -> str:
     """The evidence sentence that says what the question asks was not disclosed ("He declined to give
     the price per dose"), or "". News reports say so explicitly; a model shown that sentence tends to
     answer with a nearby number instead. What was withheld must hold most of the question's own words
@@ -383,6 +389,6 @@ def withheld(question: str, sentences: list[str]) -> str:
         if sc < best or scores.count(best) > 1:
             continue
         for m in _WITHHELD.finditer(s):
-            if overlap(_withheld_object(s, m)) >= 0.5:
+            if overlap(_withheld_object(s, m)) >= knobs.withheld_min_overlap:
                 return s
     return ""

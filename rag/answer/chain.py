@@ -20,6 +20,7 @@ from rag.answer.decision import answer_logprobs
 from rag.answer.evidence import EvidenceItem, select_evidence
 from rag.answer.sanitise import looks_like_refusal, without_instructions
 from rag.answer.verify import Verification, premise_contradicted, verify
+from rag.knobs import DEFAULT_KNOBS, Knobs
 from rag.question import is_short_answer
 from rag.settings import Settings
 from rag.types import Answer, Citation, Passage, RagError, Timings, meta_of
@@ -55,7 +56,7 @@ _THING = re.compile(r"\b(it|its|this|that|there)\b", re.I)
 _PERSON = re.compile(r"\b(?:he|she|him|her|his|hers)\b", re.I)
 
 
-def heuristic_condense(question: str, history: History) -> str:
+def heuristic_condense(question: str, history: History, short_words: int = DEFAULT_KNOBS.short_answer_words) -> str:
     """Without an LLM: put the name the conversation is about in place of the pronoun."""
     from rag.text.lexical import extract_entities
 
@@ -70,7 +71,7 @@ def heuristic_condense(question: str, history: History) -> str:
     # makes the vaccine?" - "Norvik Pharma." - "Who is its chief executive?"). A quoted sentence names
     # many things: then the user's own question names the topic most precisely, the answer is the fallback.
     asked = last_user.lower()
-    short = is_short_answer(re.sub(r"\[\d{1,3}\]", "", last_answer))
+    short = is_short_answer(re.sub(r"\[\d{1,3}\]", "", last_answer), short_words)
     order = [(last_answer, True), (last_user, False)] if short else [(last_user, False), (last_answer, True)]
     personal = bool(_PERSON.search(question))
     for text, new_only in order:
@@ -93,10 +94,12 @@ def heuristic_condense(question: str, history: History) -> str:
 _WH = re.compile(r"\b(who|whom|whose|what|which|when|where|why|how)\b", re.I)
 
 
-def keeps_question(question: str, rewrite: str) -> bool:
+def keeps_question(question: str, rewrite: str,
+                   share: float = Settings.model_fields["condense_keep_share"].default) -> bool:
     """A rewritten follow-up must still ask the same thing: the same question word and most of the
-    question's own content words. Small models sometimes answer or replace the question instead
-    ("Where did she study engineering?" -> "Who is the chief engineer ...?")."""
+    question's own content words (``share``, ``Settings.condense_keep_share``). Small models sometimes
+    answer or replace the question instead ("Where did she study engineering?" -> "Who is the chief
+    engineer ...?")."""
     from rag.text.lexical import content_set
 
     def kind(w: str) -> str:
@@ -107,7 +110,7 @@ def keeps_question(question: str, rewrite: str) -> bool:
     if wh and kind(wh.group(1)) not in {kind(w) for w in _WH.findall(rewrite)}:
         return False
     own = content_set(question)
-    return len(own & content_set(rewrite)) >= math.ceil(2 * len(own) / 3)
+    return len(own & content_set(rewrite)) >= math.ceil(share * len(own))
 
 
 # Last words of names that are not people: a rewrite that puts one where the follow-up says "she" has
@@ -158,6 +161,7 @@ def same_question_word(question: str, rewrite: str) -> str:
 class AnswerChain:
     def __init__(self, settings: Settings, index_getter: Callable):
         self.settings = settings
+        self.knobs = Knobs.from_settings(settings)  # the tuning numbers the steps below pass down
         self._index_getter = index_getter
         self._backend = None
         self._backend_lock = threading.Lock()
@@ -187,7 +191,8 @@ class AnswerChain:
             from rag.support import SupportScorer
 
             emb = self.index.embedder
-            self._scorer = SupportScorer(embed=emb.encode, threshold=self.settings.support_threshold)
+            self._scorer = SupportScorer(embed=emb.encode, threshold=self.settings.support_threshold,
+                                         knobs=self.knobs)
         return self._scorer
 
     def close(self) -> None:
@@ -204,15 +209,18 @@ class AnswerChain:
         backend = self.backend
         if backend is not None and _FOLLOW_UP.search(question):
             try:
-                out = backend.complete_text(prompts.condense_messages(history, question), max_tokens=60)
+                s = self.settings
+                out = backend.complete_text(prompts.condense_messages(history, question),
+                                            max_tokens=s.condense_max_tokens)
                 out = out.strip().strip('"').split("\n")[0].strip()
-                if (8 <= len(out) <= 300 and not looks_like_refusal(out) and keeps_question(question, out)
+                if (s.condense_min_chars <= len(out) <= s.condense_max_chars and not looks_like_refusal(out)
+                        and keeps_question(question, out, s.condense_keep_share)
                         and not person_became_thing(question, out)):
                     return same_question_word(question, out)
                 log.info("condensed question %r dropped (not the same question as %r)", out[:120], question)
             except RagError as exc:
                 log.warning("condensing failed (%s); using the heuristic", exc)
-        return heuristic_condense(question, history)
+        return heuristic_condense(question, history, self.knobs.short_answer_words)
 
     def retrieve(self, question: str, k: int | None, filters) -> tuple[list[Passage], object]:
         from rag.retrieve.hybrid import HybridSearch
@@ -288,7 +296,8 @@ class AnswerChain:
 
         d = DecisionInput(question=analyse(standalone), rules_ok=rules.ok, rule_reasons=rules.reasons,
                           withheld=rules.withheld, origin=origin, answer=body, items=items, passages=passages,
-                          sentences=verified.sentences, dropped=len(verified.dropped), answer_logprobs=answer_lps)
+                          sentences=verified.sentences, dropped=len(verified.dropped), answer_logprobs=answer_lps,
+                          short_words=self.knobs.short_answer_words)
         return decide(d, self.settings.decision_threshold, load_model(str(self.settings.decision_model_path)))
 
     # ------------------------------------------------------------------ public
@@ -311,7 +320,7 @@ class AnswerChain:
         if not passages:
             return standalone, passages, [], "no passages retrieved", timings, t0, hist, RuleVerdict(False, 1, False)
         items = select_evidence(standalone, passages, self.index.embedder, self.index.articles,
-                                k=self.settings.evidence_k, query_vector=qv)
+                                k=self.settings.evidence_k, query_vector=qv, knobs=self.knobs)
         from rag.answer.answerable import check, withheld
 
         # Names, numbers and dates of the question may sit anywhere in the retrieved passages or in the
@@ -320,8 +329,8 @@ class AnswerChain:
             f"{p.title} ({dateline(p.published)})" for p in passages if p.published]
         verdict = check(standalone, context,
                         best_score=max((it.score for it in items), default=0.0),
-                        min_score=self.settings.min_evidence_score)
-        held = withheld(standalone, [it.display_text for it in items])
+                        min_score=self.settings.min_evidence_score, knobs=self.knobs)
+        held = withheld(standalone, [it.display_text for it in items], self.knobs)
         rules = RuleVerdict(verdict.answerable, len(verdict.reasons), bool(held))
         veto = self.settings.answerability_rules == "veto" or not items
         if not verdict.answerable and veto:
@@ -396,7 +405,7 @@ class AnswerChain:
                 return
         timings.generate_ms = (time.perf_counter() - tg) * 1000
         tv = time.perf_counter()
-        verified = verify(text, cited, items, self.scorer, question=standalone)
+        verified = verify(text, cited, items, self.scorer, question=standalone, knobs=self.knobs)
         timings.verify_ms = (time.perf_counter() - tv) * 1000
         timings.total_ms = (time.perf_counter() - t0) * 1000
         notes: list[str] = []
@@ -404,14 +413,14 @@ class AnswerChain:
         origin = "extractive" if backend is None else "model"
         # a question whose premise the evidence contradicts is not answered by quoting a sentence instead
         if (not verified.sentences and backend is not None and self.settings.quote_fallback
-                and not premise_contradicted(verified)):
+                and not premise_contradicted(verified, self.knobs.short_answer_words)):
             # The model judged the question answerable but its wording failed verification (most often a
             # small model naming the wrong span of the right sentence). An evidence sentence, quoted as
             # it stands and verified like any answer, is then a better answer than a refusal. (Quoting
             # the sentence that holds the model's failed answer instead was measured: that answer is more
             # often the wrong name than the right one.)
             q_text, q_cited = self._extractive(items)
-            quoted = verify(q_text, q_cited, items, self.scorer, question=standalone)
+            quoted = verify(q_text, q_cited, items, self.scorer, question=standalone, knobs=self.knobs)
             if quoted.sentences:
                 notes = dropped_notes(verified)
                 notes.append("the model's answer failed verification: quoting the best evidence sentence")

@@ -21,6 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from rag.knobs import DEFAULT_KNOBS
 from rag.question import QuestionAnalysis, gives_kind, is_short_answer
 from rag.text.lexical import content_set
 
@@ -48,6 +49,7 @@ class DecisionInput:
     sentences: list = field(default_factory=list)  # VerifiedSentence of the candidate
     dropped: int = 0  # sentences verification dropped
     answer_logprobs: list[float] | None = None  # per token of the LLM's answer value, when reported
+    short_words: int = DEFAULT_KNOBS.short_answer_words  # Settings.short_answer_words
 
 
 def features(d: DecisionInput) -> dict[str, float]:
@@ -79,7 +81,7 @@ def features(d: DecisionInput) -> dict[str, float]:
         "n_sentences": float(len(d.sentences)),
         "dropped": float(min(d.dropped, 3)),
         "log_words": math.log1p(len(words)),
-        "short": float(is_short_answer(text)),
+        "short": float(is_short_answer(text, d.short_words)),
         "asks_kind": float(bool(d.question.kind)),
         "gives_kind": float(bool(d.question.kind) and gives_kind(
             d.question.kind, text, " ".join(it.display_text for it in cited), d.question.text)),

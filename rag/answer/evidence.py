@@ -15,7 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag.answer.sanitise import is_instruction
+from rag.knobs import DEFAULT_KNOBS, Knobs
 from rag.question import asked_kind, gives_kind, name_heads, question_terms
+from rag.settings import Settings
 from rag.text.lexical import content_set
 from rag.text.sentences import split_sentences
 from rag.types import Passage
@@ -85,10 +87,10 @@ class EvidenceItem:
 
 
 
-def lexical_overlap(terms: tuple[set[str], set[str]], sentence: str) -> float:
+def lexical_overlap(terms: tuple[set[str], set[str]], sentence: str, knobs: Knobs = DEFAULT_KNOBS) -> float:
     """Coverage of the question's terms. The non-name terms say what is asked ("spoke on the phone"),
     the names say about whom; a sentence that only repeats the names answers nothing, so the
-    non-name terms weigh more."""
+    non-name terms weigh more (``evidence_name_weight`` / ``evidence_other_weight``)."""
     names, other = terms
     have = content_set(sentence)
     if not names and not other:
@@ -97,10 +99,11 @@ def lexical_overlap(terms: tuple[set[str], set[str]], sentence: str) -> float:
         return len(other & have) / len(other)
     if not other:
         return len(names & have) / len(names)
-    return 0.4 * len(names & have) / len(names) + 0.6 * len(other & have) / len(other)
+    return (knobs.evidence_name_weight * len(names & have) / len(names)
+            + knobs.evidence_other_weight * len(other & have) / len(other))
 
 
-def _answer_prior(question: str, bonus: float = 0.05):
+def _answer_prior(question: str, bonus: float = DEFAULT_KNOBS.evidence_answer_type_bonus):
     """A small bonus for sentences that hold the kind of answer asked for: a number for "how many", a
     time for "when", a name the question lacks for "who"/"which". Classic QA answer typing; it reorders
     near ties, it cannot lift an off-topic sentence past one that matches the question."""
@@ -141,9 +144,11 @@ def pool_idf_overlap(terms: set[str], sentences: list[str]):
     return overlap
 
 
-def select_evidence(question: str, passages: list[Passage], embedder, articles, k: int = 6,
-                    query_vector: np.ndarray | None = None) -> list[EvidenceItem]:
-    """Score every sentence of the retrieved passages; keep the best ``k`` (renumbered 1..k)."""
+def select_evidence(question: str, passages: list[Passage], embedder, articles,
+                    k: int = Settings.model_fields["evidence_k"].default, query_vector: np.ndarray | None = None,
+                    knobs: Knobs = DEFAULT_KNOBS) -> list[EvidenceItem]:
+    """Score every sentence of the retrieved passages; keep the best ``k`` (``Settings.evidence_k``,
+    renumbered 1..k)."""
     cands: list[dict] = []
     seen: set[tuple[str, int]] = set()
     for rank, p in enumerate(passages):
@@ -164,7 +169,7 @@ def select_evidence(question: str, passages: list[Passage], embedder, articles, 
                 continue
             seen.add((p.doc_id, s))
             sent = base[s:e] if base is not None else p.text[s - p.start:e - p.start]
-            if len(sent) < 12:
+            if len(sent) < knobs.evidence_min_chars:
                 continue  # headline fragments, datelines
             if is_instruction(sent):
                 continue  # instructions or fake turns inside an article report nothing: never evidence
@@ -193,33 +198,34 @@ def select_evidence(question: str, passages: list[Passage], embedder, articles, 
     sims = vecs @ qv
     ctx_sim = dict(zip(with_ctx, sims[len(cands):], strict=True))
     qterms = question_terms(question)
-    answer_prior = _answer_prior(question)
+    answer_prior = _answer_prior(question, knobs.evidence_answer_type_bonus)
     idf_overlap = pool_idf_overlap(qterms[1] | name_heads(question), [c["sent"] for c in cands])
 
     def combine(dense: float, lex: float, rank: int) -> float:
         # dense similarity carries paraphrase, lexical overlap carries names/numbers; a small prior
         # keeps the retriever's ordering as a tie-breaker
-        return 0.55 * dense + 0.45 * lex + 0.02 / (1 + rank)
+        return (knobs.evidence_dense_weight * dense + knobs.evidence_lexical_weight * lex
+                + knobs.evidence_rank_prior / (1 + rank))
 
     for i, c in enumerate(cands):
         # ``order`` ranks with the question's terms weighted by how rare they are among the candidates:
         # every sentence of a story repeats its names ("Elder Dam"), so they tell candidates apart
         # less than the words of what is asked ("inquiry", "led"). ``score`` keeps the unweighted
         # overlap, the scale the refusal threshold (``min_evidence_score``) was chosen on.
-        d, lex = float(sims[i]), lexical_overlap(qterms, c["sent"])
+        d, lex = float(sims[i]), lexical_overlap(qterms, c["sent"], knobs)
         score = combine(d, lex, c["rank"])
         order = combine(d, idf_overlap(c["sent"]), c["rank"])
         if i in ctx_sim:
             # the context sentence helps the reader, but it must not carry a weak sentence past the
             # sentence that actually states the fact: discount it
-            d2, lex2 = float(ctx_sim[i]), lexical_overlap(qterms, c["shown"])
-            score = max(score, 0.8 * combine(d2, lex2, c["rank"]))
-            order = max(order, 0.8 * combine(d2, idf_overlap(c["shown"]), c["rank"]))
+            d2, lex2 = float(ctx_sim[i]), lexical_overlap(qterms, c["shown"], knobs)
+            score = max(score, knobs.evidence_context_discount * combine(d2, lex2, c["rank"]))
+            order = max(order, knobs.evidence_context_discount * combine(d2, idf_overlap(c["shown"]), c["rank"]))
         factor = 1.0
         if _is_headline(c["s"], c["sent"], c["p"].title):
             # a headline matches many questions but rarely states the answer, and small models copy
             # its names into answers: it is evidence of last resort
-            factor *= 0.5
+            factor *= knobs.evidence_headline_factor
         prior = answer_prior(c["shown"])
         c["dense"], c["lex"], c["score"], c["order"] = d, lex, score * factor + prior, order * factor + prior
     cands.sort(key=lambda c: -c["order"])

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from rag.knobs import DEFAULT_KNOBS, Knobs
 from rag.question import asked_kind, gives_kind, is_short_answer
 from rag.text.sentences import split_sentences
 
@@ -63,10 +64,10 @@ def split_answer(text: str) -> list[tuple[str, list[int]]]:
 _WHO_SUBJECT = re.compile(r"^\s*who\s+(?!is\b|was\b|are\b|were\b|'s\b)(\w.*?)\??\s*$", re.I)
 
 
-def as_claim(sentence: str, question: str) -> str:
+def as_claim(sentence: str, question: str, short_words: int = DEFAULT_KNOBS.short_answer_words) -> str:
     """A fragment answer is a claim only together with its question. For "Who <did something>?" the
     answer takes the place of "who", so the scorer checks the speaker/agent like any other claim."""
-    if not question or not is_short_answer(sentence):
+    if not question or not is_short_answer(sentence, short_words):
         return sentence
     m = _WHO_SUBJECT.match(question)
     if m:
@@ -80,10 +81,10 @@ _POLARITY = ("negation mismatch", "antonym mismatch")
 _CONTRADICTS = (*_POLARITY, "quote", "speaker")
 
 
-def premise_contradicted(result: Verification) -> bool:
+def premise_contradicted(result: Verification, short_words: int = DEFAULT_KNOBS.short_answer_words) -> bool:
     """Whether a short answer was dropped because the evidence says the opposite of its question
     ("Thursday evening" for "On what day did Brandt claim victory?" when he conceded defeat)."""
-    return any(is_short_answer(t) and r.startswith(_POLARITY) for t, rs in result.dropped for r in rs)
+    return any(is_short_answer(t, short_words) and r.startswith(_POLARITY) for t, rs in result.dropped for r in rs)
 
 
 class _FragmentScorer:
@@ -91,13 +92,13 @@ class _FragmentScorer:
     an evidence sentence supports it when it contains the answer (its content words, every number and
     name), covers what the question asks, and the answer adds something the question did not say."""
 
-    def __init__(self, question: str, min_coverage: float = 0.5, plain=None):
+    def __init__(self, question: str, plain=None, knobs: Knobs = DEFAULT_KNOBS):
         from rag.question import question_terms
 
         self.question = question
         self.plain = plain  # the support scorer, for what a containment test cannot see
         self.terms = question_terms(question)
-        self.min = min_coverage
+        self.knobs = knobs
         self.fragment = ""
 
     def _result(self, score: float, ok: bool, reasons: list[str]):
@@ -122,20 +123,22 @@ class _FragmentScorer:
         have = content_set(text)
         contained = len(frag & have) / len(frag)
         missing_nums = number_values(self.fragment) - number_values(text)
-        cov = lexical_overlap(self.terms, " ".join(scope))
+        k = self.knobs
+        cov = lexical_overlap(self.terms, " ".join(scope), k)
         reasons = []
-        if contained < 0.8:
+        if contained < k.fragment_min_contained:
             reasons.append(f"evidence contains {contained:.0%} of the answer")
         if missing_nums:
             reasons.append(f"number(s) {sorted(missing_nums)} not in evidence")
-        if cov < self.min:
+        if cov < k.fragment_min_coverage:
             reasons.append(f"evidence covers {cov:.0%} of what the question asks")
         if not reasons and self.plain is not None:
             # "Thursday evening" for "On what day did Brandt claim victory?" stands in "Brandt conceded
             # defeat on Thursday evening": the question and its answer, read together, contradict it
             reasons += [r for r in self.plain.score(claim, scope).reasons
                         if r.startswith(_CONTRADICTS)]
-        return self._result(0.5 * contained + 0.5 * cov, not reasons, reasons)
+        w = k.fragment_contained_weight
+        return self._result(w * contained + (1 - w) * cov, not reasons, reasons)
 
     def best(self, claim, candidates):
         results = [self.score(claim, c) for c in candidates]
@@ -143,7 +146,8 @@ class _FragmentScorer:
         return idx, results[idx]
 
 
-def verify(answer_text: str, cited: list[int], items, scorer, question: str = "") -> Verification:
+def verify(answer_text: str, cited: list[int], items, scorer, question: str = "",
+           knobs: Knobs = DEFAULT_KNOBS) -> Verification:
     from rag.text.lexical import content_set
 
     by_n = {it.n: it for it in items}
@@ -151,10 +155,10 @@ def verify(answer_text: str, cited: list[int], items, scorer, question: str = ""
     parts = split_answer(answer_text)
     texts = [it.display_text for it in items]
     plain = scorer
-    fragment = _FragmentScorer(question, plain=scorer) if question else None
+    fragment = _FragmentScorer(question, plain=scorer, knobs=knobs) if question else None
     asked = content_set(question) if question else set()
     for shown, marks in parts:
-        sent = as_claim(shown, question)
+        sent = as_claim(shown, question, knobs.short_answer_words)
         if sent == shown and asked and content_set(shown) <= asked:
             # "Anna Brandt told the chamber during the debate." for "What did Brandt tell the chamber
             # during the debate?" is true, cited and no answer
@@ -194,13 +198,14 @@ def verify(answer_text: str, cited: list[int], items, scorer, question: str = ""
             reasons = ["no evidence"]
         result.dropped.append((shown, reasons))
     if question:
-        _drop_off_topic(result, question, by_n)
-        _drop_wrong_type(result, question, by_n)
-        _cite_the_named(result, question, items)
+        _drop_off_topic(result, question, by_n, knobs)
+        _drop_wrong_type(result, question, by_n, knobs.short_answer_words)
+        _cite_the_named(result, question, items, knobs.short_answer_words)
     return result
 
 
-def _cite_the_named(result: Verification, question: str, items) -> None:
+def _cite_the_named(result: Verification, question: str, items,
+                    short_words: int = DEFAULT_KNOBS.short_answer_words) -> None:
     """A short answer is read with its question: when its sentence says "the vaccine" where the
     question says "Norvax-9", also cite the sentence of the same article that names it, so the reader
     (and the scorer) can see the answer is about what was asked."""
@@ -210,7 +215,7 @@ def _cite_the_named(result: Verification, question: str, items) -> None:
     if not names:
         return
     for s in result.sentences:
-        if not is_short_answer(s.text):
+        if not is_short_answer(s.text, short_words):
             continue
         cited = [it for it in items if it.n in s.cites]
         docs = {getattr(it, "doc_id", None) for it in cited} - {None}
@@ -269,13 +274,13 @@ def _with_article_context(scorer: _FragmentScorer, claim: str, hint: list[int], 
     return []
 
 
-def names_the_asker(question: str, answer: str) -> bool:
+def names_the_asker(question: str, answer: str, short_words: int = DEFAULT_KNOBS.short_answer_words) -> bool:
     """In "Who <did something to> <someone>?" the someone is not the answer: an answer that opens with
     words of the question ("Iraqi Prime Minister al-Sudani" for "Who told the Iraqi prime minister
     ...?") names the person the question mentions, not the one it asks for."""
     from rag.text.lexical import _tok_match, content_set, content_stems, entity_in, extract_entities
 
-    if not _WHO_SUBJECT.match(question) or not is_short_answer(answer):
+    if not _WHO_SUBJECT.match(question) or not is_short_answer(answer, short_words):
         return False
 
     head = content_stems(answer)[:2]
@@ -289,23 +294,25 @@ def names_the_asker(question: str, answer: str) -> bool:
     return bool(names) and all(entity_in(n, question) for n in names)
 
 
-def _drop_wrong_type(result: Verification, question: str, by_n: dict) -> None:
+def _drop_wrong_type(result: Verification, question: str, by_n: dict,
+                     short_words: int = DEFAULT_KNOBS.short_answer_words) -> None:
     kind = asked_kind(question)
     kept = []
     for s in result.sentences:
         evidence = " ".join(by_n[n].display_text for n in s.cites if n in by_n)
         if kind and not gives_kind(kind, s.text, evidence, question):
             result.dropped.append((s.text, [f"the question asks for {kind}; the answer gives none"]))
-        elif names_the_asker(question, s.text):
+        elif names_the_asker(question, s.text, short_words):
             result.dropped.append((s.text, ["the answer names someone the question already names"]))
         else:
             kept.append(s)
     result.sentences = kept
 
 
-def _drop_off_topic(result: Verification, question: str, by_n: dict, min_coverage: float = 0.34) -> None:
+def _drop_off_topic(result: Verification, question: str, by_n: dict, knobs: Knobs = DEFAULT_KNOBS) -> None:
     """A true sentence that does not address the question is no answer ("Austin condemned the attacks"
-    for "Who called the embassy a nest of espionage?"): its evidence must cover part of what is asked."""
+    for "Who called the embassy a nest of espionage?"): its evidence must cover part of what is asked
+    (``off_topic_min_coverage``)."""
     from rag.answer.evidence import lexical_overlap
     from rag.question import question_terms
 
@@ -318,14 +325,15 @@ def _drop_off_topic(result: Verification, question: str, by_n: dict, min_coverag
         # the reader sees each citation under its article's headline, which names what "her report" is
         titles = list(dict.fromkeys(getattr(it, "title", "") for it in cited))
         text = " ".join([s.text, *titles] + [it.display_text for it in cited])
-        cov = lexical_overlap(terms, text)
-        if cov < min_coverage:
+        cov = lexical_overlap(terms, text, knobs)
+        if cov < knobs.off_topic_min_coverage:
             result.dropped.append((s.text, [f"does not address the question ({cov:.0%} of its terms)"]))
             continue
         own = " ".join([s.text] + [by_n[n].display_text for n in s.cites if n in by_n])
         # on topic only by its headline or context, and about another thing of the kind asked ("single
         # tickets" for "a return ticket")
-        contrast = contrasting_modifier(question, own) if lexical_overlap(terms, own) < min_coverage else ""
+        contrast = (contrasting_modifier(question, own)
+                    if lexical_overlap(terms, own, knobs) < knobs.off_topic_min_coverage else "")
         if contrast:
             result.dropped.append((s.text, [f"is about something else ({contrast})"]))
         else:

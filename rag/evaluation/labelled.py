@@ -69,12 +69,16 @@ def cited_claims(row: dict[str, Any]) -> tuple[str, list[tuple[str, list[str]]]]
             [(sent, [quotes[n] for n in marks if n in quotes]) for sent, marks in split_cited(row["answer"])])
 
 
-def support_scorer_says(row: dict[str, Any], scorer) -> bool:
-    """The product's support scorer on a labelled answer: every sentence supported by what it cites."""
+def support_scorer_says(row: dict[str, Any], scorer, short_words: int | None = None) -> bool:
+    """The product's support scorer on a labelled answer: every sentence supported by what it cites.
+    ``short_words``: ``Settings.short_answer_words`` (default: its default)."""
     from rag.answer.verify import as_claim
+    from rag.knobs import DEFAULT_KNOBS
 
+    words = DEFAULT_KNOBS.short_answer_words if short_words is None else short_words
     question, claims = cited_claims(row)
-    return bool(claims) and all(ev and scorer.score(as_claim(sent, question), ev).supported for sent, ev in claims)
+    return bool(claims) and all(ev and scorer.score(as_claim(sent, question, words), ev).supported
+                                for sent, ev in claims)
 
 
 def judge_says(row: dict[str, Any], judge) -> bool | None:
@@ -98,7 +102,7 @@ def judge_agreement(rows: list[dict[str, Any]], judge) -> dict[str, Any]:
 
 
 def scorer_agreement(rows: list[dict[str, Any]], scorer=None, decision_model=None,
-                     decision_threshold: float | None = None) -> dict[str, Any]:
+                     decision_threshold: float | None = None, short_words: int | None = None) -> dict[str, Any]:
     """Agreement of each available scorer with the read labels.
 
     - ``support_scorer``: predicts ``label_support == "supported"``;
@@ -110,7 +114,7 @@ def scorer_agreement(rows: list[dict[str, Any]], scorer=None, decision_model=Non
         return out
     if scorer is not None:
         gold = [r["label_support"] == "supported" for r in rows]
-        out["support_scorer"] = agreement([support_scorer_says(r, scorer) for r in rows], gold)
+        out["support_scorer"] = agreement([support_scorer_says(r, scorer, short_words) for r in rows], gold)
     if decision_model is not None and decision_threshold is not None:
         # only answers to test-split questions: the model was fitted on the dev ones
         have = [r for r in rows if r.get("decision_features") and r.get("split") == "test"]
@@ -177,12 +181,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from rag.answer.decision import load_model
     from rag.index.embeddings import get_embedder
+    from rag.knobs import Knobs
     from rag.settings import Settings
     from rag.support import SupportScorer
 
     s = Settings()
     scorer = SupportScorer(embed=get_embedder(s.embed_model, device=s.embed_device).encode,
-                           threshold=s.support_threshold)
+                           threshold=s.support_threshold, knobs=Knobs.from_settings(s))
     rows = load(args.file)
     if args.judge:
         import time
@@ -196,7 +201,8 @@ def main(argv: list[str] | None = None) -> int:
             judge.close()
         Path(JUDGE_AGREEMENT).write_text(json.dumps(res, indent=1) + "\n", encoding="utf-8")
         print(f"wrote {JUDGE_AGREEMENT}")
-    res = scorer_agreement(rows, scorer, load_model(str(s.decision_model_path)), s.decision_threshold)
+    res = scorer_agreement(rows, scorer, load_model(str(s.decision_model_path)), s.decision_threshold,
+                           short_words=s.short_answer_words)
     print(json.dumps(res, indent=1))
     return 0
 

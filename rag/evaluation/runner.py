@@ -26,6 +26,7 @@ from typing import Any
 from rag.evaluation import metrics as M
 from rag.evaluation.datasets import Dataset, EvalItem, news_dataset, project_path, squad_dataset
 from rag.evaluation.metrics import split_cited
+from rag.knobs import DEFAULT_KNOBS
 from rag.settings import Settings
 from rag.types import Answer, RagError
 
@@ -253,7 +254,8 @@ def gold_hits(retrieved: list[dict[str, Any]], gold: list[dict[str, Any]]) -> li
     return out
 
 
-def _cited_sentences(text: str, default_cites: list[int], evidence_by_n: dict[int, str], question: str):
+def _cited_sentences(text: str, default_cites: list[int], evidence_by_n: dict[int, str], question: str,
+                     short_words: int = DEFAULT_KNOBS.short_answer_words):
     """``[(claim, [evidence texts])]`` for an answer whose markers (or ``default_cites``) number the
     evidence: the shape :func:`metrics.faithfulness` takes.
 
@@ -265,11 +267,12 @@ def _cited_sentences(text: str, default_cites: list[int], evidence_by_n: dict[in
     out = []
     for sent, marks in split_cited(text):
         ns = [n for n in (marks or default_cites) if n in evidence_by_n]
-        out.append((as_claim(sent, question), [evidence_by_n[n] for n in dict.fromkeys(ns)]))
+        out.append((as_claim(sent, question, short_words), [evidence_by_n[n] for n in dict.fromkeys(ns)]))
     return out
 
 
-def verified_sentences(rec: dict[str, Any]) -> list[tuple[str, list[str]]]:
+def verified_sentences(rec: dict[str, Any], short_words: int = DEFAULT_KNOBS.short_answer_words
+                       ) -> list[tuple[str, list[str]]]:
     """The final answer's sentences with the evidence their citations point to.
 
     A citation is resolved to the evidence item the chain verified it against (same article, same
@@ -278,15 +281,16 @@ def verified_sentences(rec: dict[str, Any]) -> list[tuple[str, list[str]]]:
     """
     ev = {(e["doc_id"], e["end"]): e["text"] for e in rec["evidence"]}
     by_n = {c["n"]: ev.get((c["doc_id"], c["end"]), c["quote"]) for c in rec["citations"]}
-    return _cited_sentences(rec["answer"], [], by_n, _asked(rec))
+    return _cited_sentences(rec["answer"], [], by_n, _asked(rec), short_words)
 
 
-def raw_sentences(rec: dict[str, Any]) -> list[tuple[str, list[str]]]:
+def raw_sentences(rec: dict[str, Any], short_words: int = DEFAULT_KNOBS.short_answer_words
+                  ) -> list[tuple[str, list[str]]]:
     """The generation *before* verification, with the evidence it cited (markers, else its citation list)."""
     if not rec["raw_generation"]:
         return []
     by_n = {e["n"]: e["text"] for e in rec["evidence"]}
-    return _cited_sentences(rec["raw_generation"], list(rec["raw_citations"]), by_n, _asked(rec))
+    return _cited_sentences(rec["raw_generation"], list(rec["raw_citations"]), by_n, _asked(rec), short_words)
 
 
 def _asked(rec: dict[str, Any]) -> str:
@@ -320,8 +324,9 @@ def attributed(rec: dict[str, Any], required: list[list[str]]) -> bool:
                                   for group in required)
 
 
-def score_item(rec: dict[str, Any], scorer) -> dict[str, Any]:
-    """Per-item scores (kept in ``items[].scores``); aggregation pools them across items."""
+def score_item(rec: dict[str, Any], scorer, short_words: int = DEFAULT_KNOBS.short_answer_words) -> dict[str, Any]:
+    """Per-item scores (kept in ``items[].scores``); aggregation pools them across items. ``short_words``
+    (``Settings.short_answer_words``): a short answer is scored with its question, as verification read it."""
     s: dict[str, Any] = {}
     if rec["gold_evidence"]:
         hits = gold_hits(rec["retrieved"], rec["gold_evidence"])
@@ -351,8 +356,8 @@ def score_item(rec: dict[str, Any], scorer) -> dict[str, Any]:
         cand_text = _MARKER.sub("", cand)
         s["candidate_correct"] = bool(rec["answerable"] and required and cand_text
                                       and M.groups_met(cand_text, required) == len(required))
-    after = [] if rec["refused"] else verified_sentences(rec)
-    before = raw_sentences(rec)
+    after = [] if rec["refused"] else verified_sentences(rec, short_words)
+    before = raw_sentences(rec, short_words)
     s["sentences"] = len(after)
     s["faithfulness"] = M.faithfulness(after, scorer)
     s["sentences_raw"] = len(before)
@@ -497,7 +502,7 @@ def labelled_agreement(scorer, settings: Settings) -> dict[str, Any]:
     from rag.evaluation import labelled
 
     return labelled.scorer_agreement(labelled.load(), scorer, load_model(str(settings.decision_model_path)),
-                                     settings.decision_threshold)
+                                     settings.decision_threshold, short_words=settings.short_answer_words)
 
 
 def support_meta_eval(scorer, path: Path = SUPPORT_PAIRS) -> dict[str, Any] | None:
@@ -637,7 +642,7 @@ def run_eval(settings: Settings, dataset: str = "news", file: str | Path | None 
                 prog.update(task, now=item.id)
                 ans, latency, err = ask_item(assistant, item, backend)
                 rec = item_record(assistant, item, ans, latency, err, backend)
-                rec["scores"] = score_item(rec, scorer)
+                rec["scores"] = score_item(rec, scorer, settings.short_answer_words)
                 _trim(rec)
                 records.append(rec)
                 prog.advance(task)

@@ -185,13 +185,12 @@ def main(argv: list[str] | None = None) -> int:
         from rag.index.embeddings import get_embedder
 
         embed = get_embedder().encode
-    if args.threshold is None:
-        from rag.settings import Settings
+    from rag.knobs import Knobs
+    from rag.settings import Settings
 
-        threshold = Settings().support_threshold
-    else:
-        threshold = args.threshold
-    scorer = SupportScorer(embed=embed, threshold=threshold)
+    settings = Settings()
+    threshold = settings.support_threshold if args.threshold is None else args.threshold
+    scorer = SupportScorer(embed=embed, threshold=threshold, knobs=Knobs.from_settings(settings))
     status = 0
     for path in files:
         if not path.exists():

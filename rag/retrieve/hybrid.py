@@ -69,7 +69,8 @@ class Filters:
         return True
 
 
-def rrf(rankings: list[list[str]], k: int = 60) -> dict[str, float]:
+def rrf(rankings: list[list[str]], k: int) -> dict[str, float]:
+    """Reciprocal-rank fusion; ``k`` is ``Settings.rrf_k``."""
     scores: dict[str, float] = {}
     for ranking in rankings:
         for rank, cid in enumerate(ranking):
@@ -102,7 +103,7 @@ class HybridSearch:
         bm = index.bm25
         lex: list[tuple[str, float]] = []
         if bm is not None:
-            want = n_cand if flt.empty() else n_cand * 5
+            want = n_cand if flt.empty() else n_cand * self.settings.filter_overfetch
             for cid, score in bm.search(query, want):
                 entry = docs.get(cid.rsplit("-", 1)[0])
                 if entry is not None and flt.accepts(entry):
