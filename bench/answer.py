@@ -35,7 +35,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--index", type=Path, default=None, help="reuse/keep the eval index here")
     p.add_argument("--levers", default=None,
                    help="local model only: compare latency levers side by side, e.g. "
-                        "'base,instructions-in-system,evidence-k3,model=PATH' ('+' combines two)")
+                        "'instructions-after-question,base,evidence-k3,model=PATH' ('+' combines two)")
 
 
 class TokenCounter:
@@ -206,7 +206,8 @@ def run_backend(index_dir: Path, backend: str, n_questions: int) -> dict[str, An
 
 # A lever is a set of Settings overrides; the first lever listed is the reference of the ratios.
 LEVERS: dict[str, dict[str, Any]] = {
-    "base": {},
+    "base": {},  # the shipped settings
+    "instructions-after-question": {"llm_instructions_in_system": False},
     "instructions-in-system": {"llm_instructions_in_system": True},
     "evidence-k3": {"llm_evidence_k": 3},
 }

@@ -323,9 +323,12 @@ class Settings(BaseSettings):
     llm_parallel: int = setting("llm", 4, "Parallel slots of the local llama.cpp server.")
     llm_max_tokens: int = setting("llm", 120, "Tokens an answer may have.")
     llm_instructions_in_system: bool = setting(
-        "llm", False, "Put the fixed answer instructions in the system message, before the evidence, instead "
+        "llm", True, "Put the fixed answer instructions in the system message, before the evidence, instead "
         "of after the question: llama.cpp's prompt cache then keeps them with the system prompt, and a "
-        "question pays the prefill of its evidence and question only (bench answer measures it).")
+        "question pays the prefill of its evidence and question only (~70 of ~340 tokens fewer; "
+        "python -m bench answer --levers base,instructions-in-system). Chosen 2026-12-06 on the dev splits "
+        "(Qwen2.5-Coder-0.5B: news strict accuracy 0.537 -> 0.585, SQuAD 60 equal) and confirmed on the test "
+        "splits (news 63 + SQuAD 120: 65 -> 71 correct, 54 -> 52 wrong, 15 false refusals vs 14).")
     llm_temperature: float = setting("llm", 0.0, "Sampling temperature (0 = greedy, reproducible).")
     llm_timeout_s: float = setting("llm", 120.0, "Seconds an LLM call may take.")
     condense_max_tokens: int = setting("llm", 60, "Tokens the model may use to rewrite a follow-up question.")
