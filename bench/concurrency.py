@@ -233,6 +233,7 @@ def run_processes(args: argparse.Namespace) -> dict[str, Any]:
 
     counts = parse_processes(args.processes)
     backend = args.process_backend
+    load_start = round(os.getloadavg()[0], 2)
     with tempfile.TemporaryDirectory(prefix="newsrag-bench-procs-") as tmp_s:
         tmp = Path(tmp_s)
         plain = bench_env()
@@ -256,6 +257,8 @@ def run_processes(args: argparse.Namespace) -> dict[str, Any]:
     return {"mode": "processes", "backend": backend, "questions": args.questions, "processes": counts,
             "server": "chroma run on 127.0.0.1 (same machine)", "server_ingest_s": round(ingest_s, 1),
             "embedded_correct": sum(a["correct"] for a in reference["answers"]),
+            "embedded_one_process_q_per_s": round(len(reference["answers"]) / (reference["end"] - reference["start"]), 3),
+            "loadavg_1m_start": load_start,
             "cpu": cpu_info(), "results": rows}
 
 
