@@ -231,6 +231,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                                   "seed": args.seed, "collection": coll}, env=env)
             res["build_s"] = round(built["build_s"], 1) if "build_s" in built else None  # None: reused (--keep)
             res["disk_mb"] = disk_mb(base / "chroma-server" if server else root)
+            if server:  # the Chroma server's own memory: it holds the HNSW index in server mode
+                res["server_rss_mb"], res["server_peak_rss_mb"] = _proc_rss_mb(server[0].pid)
             res["build_peak_rss_mb"] = built.get("peak_rss_mb")
             if "build_phases" in built:
                 res["build_phases"] = built["build_phases"]
@@ -245,6 +247,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if server:
         note += "; server mode: Chroma over HTTP on 127.0.0.1, BM25 rebuilt in the app process at open"
     return {"results": results, "queries": args.queries, "mode": "server" if server else "embedded", "note": note}
+
+
+def _proc_rss_mb(pid: int) -> tuple[float | None, float | None]:
+    """Current and peak resident set size of process ``pid`` (Linux /proc; None elsewhere)."""
+    try:
+        fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                      if ":" in line)
+        return (round(int(fields["VmRSS"].split()[0]) / 1024, 1), round(int(fields["VmHWM"].split()[0]) / 1024, 1))
+    except (OSError, KeyError, ValueError):
+        return None, None
 
 
 def _start_server(path: Path):
