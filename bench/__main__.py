@@ -2,11 +2,12 @@
 in one run and write their JSON to ``bench/results/NAME.json``.
 
     python -m bench ingest --articles 200 [--seed 0] [--batch-size 32] [--repeat 3] [--variant N:VAR=V] [--json]
-    python -m bench retrieve --chunks 1000,10000,100000 [--queries 200] [--json]
+    python -m bench retrieve --chunks 1000,10000,100000 [--queries 200] [--server] [--name FILE] [--json]
     python -m bench embeddings [--json]            # OpenVINO vs PyTorch: speed, determinism, hit@5
     python -m bench startup [--json]
     python -m bench answer [--backends extractive,local] [--json]
     python -m bench concurrency [--backends extractive,local] [--threads 8] [--json]
+    python -m bench concurrency --processes 1,2,4 [--questions 24] [--json]   # N app processes, one chroma run
 """
 
 from __future__ import annotations

@@ -33,12 +33,16 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--keep", type=Path, default=None, help="build the indexes under this dir and keep them")
     p.add_argument("--server", action="store_true",
                    help="server mode: start a `chroma run` server, build there, open through HttpClient")
+    p.add_argument("--name", default=None,
+                   help="result file name (default retrieve / retrieve-server; e.g. retrieve-1m)")
 
 
 def build_synthetic_index(root: Path, n_chunks: int, seed: int = 0, collection: str = "news") -> dict[str, Any]:
     """Write an index of ``n_chunks`` synthetic chunks with random unit vectors (see module doc).
 
     In server mode (``CHROMA_HOST`` set) the manifest and articles go to the server's side collection."""
+    import sys
+
     import numpy as np
 
     from bench.corpus import chunk_texts
@@ -50,10 +54,13 @@ def build_synthetic_index(root: Path, n_chunks: int, seed: int = 0, collection: 
     from rag.types import Article
 
     t0 = time.perf_counter()
+    phases: dict[str, float] = {"texts_s": 0.0, "vectors_s": 0.0, "store_write_s": 0.0, "articles_s": 0.0}
     settings = Settings(index_dir=root, backend="extractive", collection=collection)
     emb = get_embedder(settings.embed_model)
     dim, model_id = emb.dim, emb.model_id
+    tp = time.perf_counter()
     texts = chunk_texts(n_chunks, seed)
+    phases["texts_s"] = time.perf_counter() - tp
     rng = np.random.default_rng(seed)
     r = random.Random(seed)
     store = ChromaStore(settings, model_id, dim)
@@ -73,10 +80,20 @@ def build_synthetic_index(root: Path, n_chunks: int, seed: int = 0, collection: 
     def flush() -> None:
         if not batch_ids:
             return
+        tv = time.perf_counter()
         vecs = rng.standard_normal((len(batch_ids), dim)).astype(np.float32)
         vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-        store.upsert(list(batch_ids), vecs.tolist(), list(batch_texts), list(batch_meta))
+        tw = time.perf_counter()
+        store.upsert(list(batch_ids), vecs, list(batch_texts), list(batch_meta))
+        phases["vectors_s"] += tw - tv
+        phases["store_write_s"] += time.perf_counter() - tw
         batch_ids.clear(), batch_texts.clear(), batch_meta.clear()
+        if len(ids) % 50_000 < 2000:  # progress, to follow a long build: stderr and <root>.progress
+            line = (f"[build] {len(ids):,} chunks, {time.perf_counter() - t0:.0f} s, "
+                    f"store writes {phases['store_write_s']:.0f} s")
+            print(line, file=sys.stderr, flush=True)
+            with open(root.with_name(root.name + ".progress"), "a", encoding="utf-8") as fh:
+                fh.write(line + "\n")
 
     for d in range(0, n_chunks, CHUNKS_PER_DOC):
         parts = texts[d:d + CHUNKS_PER_DOC]
@@ -88,6 +105,7 @@ def build_synthetic_index(root: Path, n_chunks: int, seed: int = 0, collection: 
         manifest.docs[doc_id] = DocEntry(doc_id=doc_id, key=art.path, path=art.path, content_hash=doc_id,
                                          n_chunks=len(parts), title=art.title, source=art.source,
                                          published=published)
+        ta = time.perf_counter()
         if server is not None:
             pending.append((art, manifest.docs[doc_id]))
             if len(pending) >= 500:
@@ -97,6 +115,7 @@ def build_synthetic_index(root: Path, n_chunks: int, seed: int = 0, collection: 
             p = root / "articles" / doc_id[:2] / f"{doc_id}.json"
             p.parent.mkdir(parents=True, exist_ok=True)
             p.write_text(art.model_dump_json())
+        phases["articles_s"] += time.perf_counter() - ta
         pos = 0
         for i, t in enumerate(parts):
             cid = f"{doc_id}-{i:04d}"
@@ -110,15 +129,21 @@ def build_synthetic_index(root: Path, n_chunks: int, seed: int = 0, collection: 
         if len(batch_ids) >= 2000:
             flush()
     flush()
+    tm = time.perf_counter()
     if server is not None:
         server.put_docs(pending, manifest.generation)
         server.write_state(manifest)  # the commit point in server mode
         (root / "manifest.json").parent.mkdir(parents=True, exist_ok=True)
         (root / "manifest.json").write_text("{}")  # marks the build done for --keep (not read)
     else:
+        tb = time.perf_counter()
         BM25Index.build(ids, texts, manifest.generation).save(root / "bm25")
+        phases["bm25_s"] = time.perf_counter() - tb
+        tm = time.perf_counter()
         save_manifest(root / "manifest.json", manifest)
-    return {"build_s": time.perf_counter() - t0, "chunks": len(ids), "docs": len(manifest.docs)}
+    phases["manifest_s"] = time.perf_counter() - tm
+    return {"build_s": time.perf_counter() - t0, "chunks": len(ids), "docs": len(manifest.docs),
+            "build_phases": {k: round(v, 1) for k, v in phases.items()}}
 
 
 def queries(n: int, seed: int) -> list[str]:
@@ -200,12 +225,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             if not (root / "manifest.json").exists():
                 shutil.rmtree(root, ignore_errors=True)
                 built = run_worker("build_retrieve_index", {"index_dir": str(root), "chunks": n, "seed": args.seed,
-                                                            "collection": coll}, env=env)
+                                                            "collection": coll}, env=env,
+                                   timeout=max(3600.0, n * 0.02))  # 1M chunks: allow 5.5 h
             res = run_worker("measure_retrieve", {"index_dir": str(root), "queries": args.queries,
                                                   "seed": args.seed, "collection": coll}, env=env)
             res["build_s"] = round(built["build_s"], 1) if "build_s" in built else None  # None: reused (--keep)
             res["disk_mb"] = disk_mb(base / "chroma-server" if server else root)
+            if server:  # the Chroma server's own memory: it holds the HNSW index in server mode
+                res["server_rss_mb"], res["server_peak_rss_mb"] = _proc_rss_mb(server[0].pid)
             res["build_peak_rss_mb"] = built.get("peak_rss_mb")
+            if "build_phases" in built:
+                res["build_phases"] = built["build_phases"]
             results.append(res)
     finally:
         if server:
@@ -217,6 +247,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if server:
         note += "; server mode: Chroma over HTTP on 127.0.0.1, BM25 rebuilt in the app process at open"
     return {"results": results, "queries": args.queries, "mode": "server" if server else "embedded", "note": note}
+
+
+def _proc_rss_mb(pid: int) -> tuple[float | None, float | None]:
+    """Current and peak resident set size of process ``pid`` (Linux /proc; None elsewhere)."""
+    try:
+        fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                      if ":" in line)
+        return (round(int(fields["VmRSS"].split()[0]) / 1024, 1), round(int(fields["VmHWM"].split()[0]) / 1024, 1))
+    except (OSError, KeyError, ValueError):
+        return None, None
 
 
 def _start_server(path: Path):
@@ -268,7 +308,8 @@ def report(res: dict[str, Any]) -> str:
 
 def main(args: argparse.Namespace) -> int:
     res = run(args)
-    emit("retrieve-server" if args.server else "retrieve", res, report(res), args.json, getattr(args, "out", None))
+    name = getattr(args, "name", None) or ("retrieve-server" if args.server else "retrieve")
+    emit(name, res, report(res), args.json, getattr(args, "out", None))
     return 0
 
 

@@ -116,8 +116,23 @@ def measure_retrieve(a: dict[str, Any]) -> dict[str, Any]:
     return _worker_measure(a)
 
 
+def ingest_eval(a: dict[str, Any]) -> dict[str, Any]:
+    """The eval corpus into the index at ``index_dir`` (the Chroma server when ``CHROMA_HOST`` is set)."""
+    from bench.evalset import build_index
+
+    build_index(Path(a["index_dir"]))
+    return {}
+
+
+def ask_questions(a: dict[str, Any]) -> dict[str, Any]:
+    from bench.concurrency import ask_questions as run
+
+    return run(a)
+
+
 TASKS = {"ingest_ours": ingest_ours, "encode_raw": encode_raw, "ingest_llamaindex": ingest_llamaindex,
-         "build_retrieve_index": build_retrieve_index, "measure_retrieve": measure_retrieve}
+         "build_retrieve_index": build_retrieve_index, "measure_retrieve": measure_retrieve,
+         "ingest_eval": ingest_eval, "ask_questions": ask_questions}
 
 
 def main(argv: list[str]) -> int:
