@@ -33,9 +33,10 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backends", default=None, help="comma-separated (default: extractive, + local if installed)")
     p.add_argument("--questions", type=int, default=8)
     p.add_argument("--index", type=Path, default=None, help="reuse/keep the eval index here")
+    p.add_argument("--name", default=None, help="results file name (default answer, or answer-levers)")
     p.add_argument("--levers", default=None,
                    help="local model only: compare latency levers side by side, e.g. "
-                        "'instructions-after-question,base,evidence-k3,model=PATH' ('+' combines two)")
+                        "'instructions-after-question,base,spec-ngram,model=NAME+draft=NAME' ('+' combines)")
 
 
 class TokenCounter:
@@ -210,6 +211,7 @@ LEVERS: dict[str, dict[str, Any]] = {
     "instructions-after-question": {"llm_instructions_in_system": False},
     "instructions-in-system": {"llm_instructions_in_system": True},
     "evidence-k3": {"llm_evidence_k": 3},
+    "spec-ngram": {"llm_speculative": "ngram"},
 }
 
 
@@ -219,10 +221,12 @@ def lever_overrides(spec: str) -> dict[str, Any]:
     for part in spec.split("+"):
         if part.startswith("model="):
             out["local_model"] = part.split("=", 1)[1]
+        elif part.startswith("draft="):
+            out.update(llm_speculative="draft", llm_draft_model=part.split("=", 1)[1])
         elif part in LEVERS:
             out.update(LEVERS[part])
         else:
-            raise SystemExit(f"unknown lever {part!r}: use {', '.join(LEVERS)} or model=NAME_OR_PATH")
+            raise SystemExit(f"unknown lever {part!r}: use {', '.join(LEVERS)} or model=/draft=NAME_OR_PATH")
     return out
 
 
@@ -307,5 +311,5 @@ def report(res: dict[str, Any]) -> str:
 
 def main(args: argparse.Namespace) -> int:
     res = run(args)
-    emit("answer-levers" if args.levers else "answer", res, report(res), args.json, getattr(args, "out", None))
+    emit(args.name or ("answer-levers" if args.levers else "answer"), res, report(res), args.json, getattr(args, "out", None))
     return 0

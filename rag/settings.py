@@ -322,6 +322,12 @@ class Settings(BaseSettings):
     llm_ctx: int = setting("llm", 4096, "Context window of the local model, in tokens.")
     llm_parallel: int = setting("llm", 4, "Parallel slots of the local llama.cpp server.")
     llm_max_tokens: int = setting("llm", 120, "Tokens an answer may have.")
+    llm_speculative: Literal["none", "ngram", "draft"] = setting(
+        "llm", "none", "Speculative decoding of the local model: 'ngram' drafts from the prompt's own n-grams, "
+        "'draft' from a smaller model (llm_draft_model). Off: measured 2026-12-06 on 2 cores (bench answer "
+        "--levers), neither made answers faster; the prompt's prefill is most of the time.")
+    llm_draft_model: str | None = setting(
+        "llm", None, "The draft model for llm_speculative = 'draft' (same tokenizer family, smaller).")
     llm_instructions_in_system: bool = setting(
         "llm", True, "Put the fixed answer instructions in the system message, before the evidence, instead "
         "of after the question: llama.cpp's prompt cache then keeps them with the system prompt, and a "

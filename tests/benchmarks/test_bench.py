@@ -145,9 +145,11 @@ def test_answer_levers_are_settings_overrides():
     assert lever_overrides("base") == {}
     assert lever_overrides("instructions-in-system+evidence-k3+model=/m/x.gguf") == {
         "llm_instructions_in_system": True, "llm_evidence_k": 3, "local_model": "/m/x.gguf"}
+    assert lever_overrides("model=big+draft=small") == {
+        "local_model": "big", "llm_speculative": "draft", "llm_draft_model": "small"}
     with pytest.raises(SystemExit, match="unknown lever"):
         lever_overrides("faster-please")
     from rag.settings import Settings
 
-    for spec in ("instructions-in-system", "evidence-k3"):  # every lever is a real setting
+    for spec in ("instructions-in-system", "evidence-k3", "spec-ngram", "draft=x"):  # every lever is a real setting
         Settings(**lever_overrides(spec))

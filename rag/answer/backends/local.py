@@ -49,6 +49,8 @@ class ServerConfig:
     ctx_per_slot: int
     parallel: int
     threads: int
+    speculative: str = "none"  # "none", "ngram" (prompt lookup) or "draft" (a smaller model drafts)
+    draft: Path | None = None  # the draft model's GGUF, for speculative = "draft"
 
 
 @dataclass
@@ -109,6 +111,7 @@ def _start(path: Path, config: ServerConfig) -> _Server:
     # llama.cpp logs to stderr: errors only (1), unless we are debugging (3 = info).
     p.verbosity = 3 if log.isEnabledFor(logging.DEBUG) else 1
     p.model_alias = {path.stem}
+    _speculate(p, config, xllamacpp)
 
     log.info(
         "starting llama.cpp on %s (ctx %d/slot, %d slots, %d threads)",
@@ -138,6 +141,23 @@ def _start(path: Path, config: ServerConfig) -> _Server:
     )
     _check_health(server)
     return server
+
+
+def _speculate(p, config: ServerConfig, xllamacpp) -> None:
+    """Speculative decoding, when asked for (a latency lever measured by ``bench answer --levers``; off by
+    default: on two cores the prompt's prefill dominates, and a draft model must process the prompt too)."""
+    if config.speculative == "none":
+        return
+    kinds = xllamacpp.common_speculative_type
+    if config.speculative == "ngram":
+        p.speculative.types = [kinds.COMMON_SPECULATIVE_TYPE_NGRAM_SIMPLE]
+        return
+    if config.draft is None:
+        raise RagError("llm_speculative = 'draft' needs llm_draft_model (a registered model name or a GGUF path).")
+    p.speculative.types = [kinds.COMMON_SPECULATIVE_TYPE_DRAFT_SIMPLE]
+    p.speculative.draft.mparams.path = str(config.draft)
+    p.speculative.draft.cpuparams.n_threads = config.threads
+    p.speculative.draft.cpuparams_batch.n_threads = config.threads
 
 
 def _check_health(server: _Server) -> None:
@@ -202,10 +222,13 @@ class LocalBackend(OpenAIChatBackend):
         from rag.models import REGISTRY, canonical_name, resolve_model
 
         path = resolve_model(settings.local_model, settings)
+        draft = settings.llm_draft_model
         config = ServerConfig(
             ctx_per_slot=settings.llm_ctx,
             parallel=max(1, settings.llm_parallel),
             threads=settings.llm_threads or available_cores(),
+            speculative=settings.llm_speculative,
+            draft=resolve_model(draft, settings) if draft and settings.llm_speculative == "draft" else None,
         )
         self.server = get_server(path, config)
         self.model_path = path
