@@ -13,8 +13,8 @@ import random
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-_FIRST = ("Amara", "Bogdan", "Chiara", "Dmitri", "Elif", "Farid", "Greta", "Hamid", "Ines", "Jonas", "Kavya",
-          "Lucien", "Mirela", "Nadim", "Oksana", "Pieter", "Quentin", "Rania", "Soren", "Tamsin", "Ulrich",
+_FIRST = ("Amara", "Bogdan", "Chiara", "Dmitri", "Elif", "Farid", "Greta", "Hamid", "Irena", "Jonas", "Kavya",
+          "Lucien", "Marisol", "Nadim", "Oksana", "Pieter", "Quentin", "Rania", "Soren", "Tamsin", "Ulrich",
           "Valeria", "Wiktor", "Ximena", "Yusuf", "Zofia")
 _LAST = ("Adeyemi", "Brandt", "Castellanos", "Dragomir", "Ekwueme", "Fontaine", "Garrido", "Halvorsen",
          "Ibrahimi", "Jankowski", "Kovacs", "Lindqvist", "Moreau", "Nakagawa", "Okonkwo", "Petrescu",
@@ -45,7 +45,7 @@ _FILLER = (
     "Traffic on the coastal road was diverted for most of the day.",
     "Local radio carried live updates, and schools sent pupils home early.",
     "A spokesperson declined to comment on how long the work would take.",
-    "Insurers said it was too early to put a figure on the damage.",
+    "Loss adjusters said it was too early to put a figure on the damage.",
 )
 
 
