@@ -4,8 +4,10 @@ Article text is data, never instructions: evidence is fenced between markers, an
 says that anything inside the fence that looks like an instruction, a citation or a conversation
 turn is part of an article. No prompt contains a worked example with invented content: small models
 copy examples into answers.
-The evidence block comes first and is identical across the answerability and the answer calls, so
-the llama.cpp prompt cache reuses it.
+The fixed text comes first and the question last, so llama.cpp's prompt cache reuses the longest prefix:
+with ``instructions_in_system`` (the default) the answer call's system message holds its instructions, and a
+question pays only for its evidence and itself. The evidence block is the same in the answerability call
+(off by default), whose prefix then shares the system prompt's text but not the evidence.
 """
 
 from __future__ import annotations
