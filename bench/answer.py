@@ -61,11 +61,12 @@ class TokenCounter:
         return len(self.embedder.tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
-def stuffed_messages(passages, question: str) -> list[dict]:
-    """The common baseline: the top-k chunks pasted whole, with our system prompt and instructions."""
+def stuffed_messages(passages, question: str, instructions_in_system: bool) -> list[dict]:
+    """The common baseline: the top-k chunks pasted whole, with our system prompt and instructions (laid out
+    as the chain lays out its own prompt)."""
     from rag.answer import prompts
 
-    ours = prompts.answer_messages([], question)
+    ours = prompts.answer_messages([], question, instructions_in_system=instructions_in_system)
     block = "<<<EVIDENCE\n" + "\n".join(f"[{i}] ({p.title[:80]}): {p.text}" for i, p in enumerate(passages, 1)) \
         + "\nEVIDENCE>>>"
     user = ours[1]["content"]
@@ -158,10 +159,12 @@ def run_backend(index_dir: Path, backend: str, n_questions: int) -> dict[str, An
         if items:
             if llm is not None:  # what the model reads: the best llm_evidence_k sentences
                 items = items[:assistant.settings.llm_evidence_k]
-            ours = prompts.answer_messages(items, standalone)
+            # the prompt the chain sent, in its layout: the raw calls below then meet the cache it left
+            layout = assistant.settings.llm_instructions_in_system
+            ours = prompts.answer_messages(items, standalone, instructions_in_system=layout)
             top = passages[:assistant.settings.top_k]
             row["prompt_tokens"] = count(ours)
-            row["stuffed_prompt_tokens"] = count(stuffed_messages(top, standalone))
+            row["stuffed_prompt_tokens"] = count(stuffed_messages(top, standalone, layout))
             if llm is not None:
                 schema = prompts.answer_schema(len(items))
                 row["raw_model_ms"] = _raw_call(llm, ours, schema, assistant.settings.llm_max_tokens, cache=False)
@@ -273,17 +276,17 @@ def run_levers(index_dir: Path, specs: list[str], n_questions: int) -> dict[str,
     for a in assistants.values():
         a.close()
     shutil.rmtree(links, ignore_errors=True)
-    base = specs[0]
+    medians = {s: (statistics.median(x["ttft_ms"] for x in r), statistics.median(x["total_ms"] for x in r))
+               for s, r in rows.items()}
+    base_ttft, base_total = medians[specs[0]]
     out = []
     for s in specs:
         r = rows[s]
-        ttft = statistics.median(x["ttft_ms"] for x in r)
-        total = statistics.median(x["total_ms"] for x in r)
+        ttft, total = medians[s]
         out.append({"lever": s, "overrides": lever_overrides(s), "questions": len(r),
                     "correct": sum(x["correct"] for x in r), "refused": sum(x["refused"] for x in r),
                     "ttft_p50_ms": round(ttft, 1), "total_p50_ms": round(total, 1),
-                    "ttft_vs_first": round(ttft / statistics.median(x["ttft_ms"] for x in rows[base]), 3),
-                    "total_vs_first": round(total / statistics.median(x["total_ms"] for x in rows[base]), 3),
+                    "ttft_vs_first": round(ttft / base_ttft, 3), "total_vs_first": round(total / base_total, 3),
                     "items": r})
     return {"levers": out}
 
