@@ -307,6 +307,12 @@ class Settings(BaseSettings):
     support_speaker_lookback: int = setting(
         "support", 3, "Earlier sentences searched for the speaker of \"he said\" or a quote.", ge=0)
 
+    llm_self_check: bool = setting(
+        "llm", True, "After the answer, ask the model in the same conversation whether the sentences it "
+        "cited state that answer to the question as asked ({\"supported\": true|false}); the probability it "
+        "gives 'true' is a signal of the decision, never a veto. The follow-up reuses the answer call's "
+        "prompt cache, so it costs the prefill of the answer and one short question. Chosen by grouped "
+        "cross-validation on the dev splits (decision_model.json 'info').")
     llm_logprobs: bool = setting(
         "llm", True, "Ask the LLM server for the log-probabilities of its answer tokens, a signal of the "
         "decision (a server that does not send them is handled: the feature is then absent).")

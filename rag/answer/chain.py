@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from rag.answer import prompts
-from rag.answer.decision import answer_logprobs
+from rag.answer.decision import answer_logprobs, yes_probability
 from rag.answer.evidence import EvidenceItem, select_evidence
 from rag.answer.sanitise import looks_like_refusal, without_instructions
 from rag.answer.verify import Verification, premise_contradicted, verify
@@ -286,8 +286,19 @@ class AnswerChain:
             text, cites = (partial_answer(raw) or raw).strip(), []
         return text, [c for c in cites if 1 <= c <= k]
 
+    def _self_check(self, messages: list[dict], candidate: str) -> float | None:
+        """P(true) of the model's check of the candidate (a decision signal); None if the call fails."""
+        pairs: list = []
+        try:
+            self.backend.complete_json(prompts.self_check_messages(messages, candidate), prompts.SELF_CHECK_SCHEMA,
+                                       max_tokens=8, logprobs=pairs)
+        except RagError as exc:
+            log.warning("the self-check call failed (%s); deciding without it", exc)
+            return None
+        return yes_probability(pairs)
+
     def _decide(self, standalone: str, rules: RuleVerdict, origin: str, body: str, items, passages,
-                verified: Verification, answer_lps: list[float] | None):
+                verified: Verification, answer_lps: list[float] | None, self_check: float | None = None):
         """The answer-or-refuse decision on a verified candidate (None when switched off)."""
         if not self.settings.decision:
             return None
@@ -297,6 +308,7 @@ class AnswerChain:
         d = DecisionInput(question=analyse(standalone), rules_ok=rules.ok, rule_reasons=rules.reasons,
                           withheld=rules.withheld, origin=origin, answer=body, items=items, passages=passages,
                           sentences=verified.sentences, dropped=len(verified.dropped), answer_logprobs=answer_lps,
+                          self_check=self_check,
                           short_words=self.knobs.short_answer_words)
         return decide(d, self.settings.decision_threshold, load_model(str(self.settings.decision_model_path)))
 
@@ -359,6 +371,9 @@ class AnswerChain:
         tg = time.perf_counter()
         backend = self.backend
         answer_lps = None
+        messages: list[dict] | None = None  # the answer call's conversation (the self-check continues it)
+        raw = ""
+        q_text, q_cited = "", []  # the quoted fallback, when there is one
         if backend is None:
             text, cited = self._extractive(items)
         else:
@@ -442,8 +457,18 @@ class AnswerChain:
             notes.append(f"re-cited {verified.recited} sentence(s)")
             if origin == "model":
                 origin = "recited"
+        self_check = None
+        if messages is not None and self.settings.llm_self_check and self.settings.decision:
+            ts = time.perf_counter()
+            own = origin in ("model", "recited")
+            # the model's own reply verbatim, so the cached prompt extends to it; a quote as the JSON it
+            # would have written
+            candidate = raw if own else json.dumps({"answer": q_text, "citations": q_cited})
+            self_check = self._self_check(messages, candidate)
+            timings.generate_ms += (time.perf_counter() - ts) * 1000
+            timings.total_ms = (time.perf_counter() - t0) * 1000
         decision = self._decide(standalone, rules, origin, body, items, passages, verified,
-                                answer_lps if origin in ("model", "recited") else None)
+                                answer_lps if origin in ("model", "recited") else None, self_check)
         if decision is not None and not decision.answer:
             ans = self._refusal(question, standalone, passages, decision.note(), timings, items)
             ans.raw_generation, ans.raw_citations = text, cited

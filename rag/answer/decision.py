@@ -49,6 +49,7 @@ class DecisionInput:
     sentences: list = field(default_factory=list)  # VerifiedSentence of the candidate
     dropped: int = 0  # sentences verification dropped
     answer_logprobs: list[float] | None = None  # per token of the LLM's answer value, when reported
+    self_check: float | None = None  # P(true) of the model's check of its own answer (Settings.llm_self_check)
     short_words: int = DEFAULT_KNOBS.short_answer_words  # Settings.short_answer_words
 
 
@@ -95,6 +96,8 @@ def features(d: DecisionInput) -> dict[str, float]:
     for w in WH_WORDS:
         f[f"wh_{w}"] = float(d.question.wh == w)
     lp = d.answer_logprobs or []
+    f["has_self_check"] = float(d.self_check is not None)
+    f["self_check"] = d.self_check if d.self_check is not None else 0.0
     f["has_logprobs"] = float(bool(lp))
     f["lp_mean"] = sum(lp) / len(lp) if lp else 0.0
     f["lp_min"] = min(lp) if lp else 0.0
@@ -168,6 +171,17 @@ def decide(d: DecisionInput, threshold: float, model: DecisionModel | None) -> D
 
 
 _ANSWER_FIELD = re.compile(r'"answer"\s*:\s*"')
+
+
+def yes_probability(pairs: list[tuple[str, float]]) -> float | None:
+    """P(true) of a constrained ``{"key": true|false}`` reply, from the log-probability of the token the
+    model chose (the grammar leaves only the two, so P(true) = 1 - P(false)); None when absent."""
+    for tok, lp in pairs:
+        word = tok.strip().strip('"').lower()
+        if word in ("true", "false"):
+            p = math.exp(lp)
+            return p if word == "true" else 1.0 - p
+    return None
 
 
 def answer_logprobs(pairs: list[tuple[str, float]]) -> list[float]:

@@ -87,6 +87,23 @@ def answerable_messages(items, question: str) -> list[dict]:
     ))
 
 
+SELF_CHECK_SCHEMA = {
+    "type": "object",
+    "properties": {"supported": {"type": "boolean"}},
+    "required": ["supported"],
+    "additionalProperties": False,
+}
+
+
+def self_check_messages(answer_messages: list[dict], candidate: str) -> list[dict]:
+    """The answer call's conversation, the candidate as the model's reply, and one check. The prefix is
+    the answer call's prompt, so llama.cpp's prompt cache serves it and only the check is new."""
+    return [*answer_messages, {"role": "assistant", "content": candidate}, {"role": "user", "content": (
+        "Check your reply. Do the evidence sentences you cited state that answer to the question exactly "
+        "as asked: the same people, places, numbers, dates and event? A related fact is not enough. "
+        'Reply with JSON {"supported": true} or {"supported": false}.')}]
+
+
 ANSWER_INSTRUCTIONS = (
     "Answer in one or two short sentences using only the evidence; name who or what the "
     "answer is about. Put the numbers of the evidence "
