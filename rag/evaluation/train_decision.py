@@ -206,12 +206,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-false-refusals", type=float, default=0.12,
                     help="false-refusal budget on dev (share of answerable questions refused)")
     ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--drop", default="", help="comma-separated features left out (an ablation)")
     args = ap.parse_args(argv)
 
     examples, items = load_examples(args.runs)
     if len(examples) < 20:
         raise SystemExit(f"only {len(examples)} examples with a candidate answer: run more dev questions")
-    names = sorted(examples[0]["features"])
+    # every feature any run reported (runs collected before a feature existed lack it: it is 0 there)
+    dropped = {f for f in args.drop.split(",") if f}
+    names = sorted(set().union(*(e["features"] for e in examples)) - dropped)
     y = np.array([e["y"] for e in examples])
     folds = min(args.folds, len({e["group"] for e in examples}))
     idx = {(e["run"], e["id"]): k for k, e in enumerate(examples)}
