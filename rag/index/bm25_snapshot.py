@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import shutil
+import time
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 
 FORMAT = 1
 KEEP = 3  # generations kept per index: a process one commit behind may still be loading the previous one
+STALE_S = 30 * 86400  # another index's snapshots untouched this long are dropped (a server long gone)
 _INFO = "snapshot.json"
 
 
@@ -103,6 +105,8 @@ class BM25Snapshots:
         """Save ``bm`` as the snapshot of ``m``'s generation. Best effort: a failure is logged, never raised
         (the index works without it; the next process rebuilds)."""
         key = self.key(m)
+        if not bm.ids:
+            return  # an empty index is rebuilt for free
         if bm.generation != m.generation:
             log.warning("not saving a BM25 snapshot: it is at generation %d, not %d", bm.generation, m.generation)
             return
@@ -153,6 +157,15 @@ class BM25Snapshots:
             gen = _generation_of(p.name)
             if gen is not None and gen <= newest - KEEP:
                 shutil.rmtree(p, ignore_errors=True)
+        # the directories of other indexes (servers and collections) that saved nothing for a month
+        try:
+            others = [p for p in self.root.parent.iterdir() if p.is_dir() and p != self.root]
+            for p in others:
+                if time.time() - p.stat().st_mtime > STALE_S:
+                    log.info("dropping the BM25 snapshots of an index unused for %d days: %s", STALE_S // 86400, p)
+                    shutil.rmtree(p, ignore_errors=True)
+        except OSError:
+            pass
 
 
 def _generation_of(name: str) -> int | None:
