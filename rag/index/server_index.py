@@ -62,7 +62,7 @@ class ServerNewsIndex(IndexBase):
         if check_model:
             self._check_model()
         self._chroma.visible = self._visible
-        self._load_bm25()
+        self.bm25, self._texts = self._bm25_at(self._manifest, ())
 
     # ------------------------------------------------------------------ shared state
     @property
