@@ -98,6 +98,10 @@ class BM25Snapshots:
             self._discard(folder)
             return None
         self.loads += 1
+        try:
+            os.utime(self.root)  # in use: ``_prune`` of another index keeps it
+        except OSError:
+            pass
         log.info("BM25 loaded from the snapshot %s (%d chunks)", folder, len(bm.ids))
         return bm
 
@@ -116,6 +120,7 @@ class BM25Snapshots:
         tmp = self.root / f".tmp-{key.dirname}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         try:
             tmp.mkdir(parents=True)
+            (self.root / ".newsrag-bm25").touch()  # marks the directory as ours (``_prune`` removes only those)
             bm.write_files(tmp)
             # the info goes last and lists every file's size: a snapshot missing a piece never loads
             info = {"format": FORMAT, "key": asdict(key), "n_ids": len(bm.ids), "files": _files(tmp)}
@@ -159,13 +164,19 @@ class BM25Snapshots:
                 shutil.rmtree(p, ignore_errors=True)
         # the directories of other indexes (servers and collections) that saved nothing for a month
         try:
-            others = [p for p in self.root.parent.iterdir() if p.is_dir() and p != self.root]
+            # only our own slugs: the setting may point at a directory that holds other things too
+            others = [p for p in self.root.parent.iterdir()
+                      if p != self.root and _is_slug(p.name) and (p / ".newsrag-bm25").exists()]
             for p in others:
                 if time.time() - p.stat().st_mtime > STALE_S:
                     log.info("dropping the BM25 snapshots of an index unused for %d days: %s", STALE_S // 86400, p)
                     shutil.rmtree(p, ignore_errors=True)
         except OSError:
             pass
+
+
+def _is_slug(name: str) -> bool:
+    return len(name) == 16 and all(c in "0123456789abcdef" for c in name)
 
 
 def _generation_of(name: str) -> int | None:

@@ -45,6 +45,11 @@ def _results(bm: BM25Index) -> list:
     return [bm.search(q, 10) for q in QUERIES]
 
 
+def _folders(s: BM25Snapshots) -> list[Path]:
+    """The snapshot directories (not the marker file, nor temporary or discarded copies)."""
+    return sorted(p for p in s.root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
 def _snaps(tmp_path: Path, collection_id: str = "c1", where: str = "chroma://h:1/news") -> BM25Snapshots:
     return BM25Snapshots(tmp_path / "bm25", where, collection_id)
 
@@ -76,7 +81,7 @@ def test_a_foreign_key_in_the_right_place_is_rejected(tmp_path):
     m = _manifest(4)
     s = _snaps(tmp_path)
     s.save(m, _build(m))
-    (folder,) = [p for p in s.root.iterdir()]
+    (folder,) = _folders(s)
     info = json.loads((folder / "snapshot.json").read_text())
     info["key"]["collection_id"] = "someone-else"
     (folder / "snapshot.json").write_text(json.dumps(info))
@@ -89,7 +94,7 @@ def test_a_corrupt_snapshot_is_ignored_then_replaced(tmp_path, caplog, damage):
     built = _build(m)
     s = _snaps(tmp_path)
     s.save(m, built)
-    (folder,) = [p for p in s.root.iterdir()]
+    (folder,) = _folders(s)
     if damage == "truncate-matrix":
         p = folder / "model" / "data.csc.index.npy"
         p.write_bytes(p.read_bytes()[:-8])
@@ -115,7 +120,7 @@ def test_two_savers_at_once_leave_one_whole_snapshot(tmp_path):
     a.save(m, _build(m))
     b.save(m, _build(m))  # found saved: nothing written
     assert (a.saves, b.saves) == (1, 0)
-    assert [p.name for p in a.root.iterdir()] == [p.name for p in a.root.iterdir() if not p.name.startswith(".")]
+    assert len(_folders(a)) == 1 and [p.name for p in a.root.iterdir() if p.name.startswith(".tmp")] == []
     assert _snaps(tmp_path).load(m) is not None
 
 
@@ -124,19 +129,24 @@ def test_old_generations_are_pruned(tmp_path):
     for g in range(1, 7):
         m = _manifest(g)
         s.save(m, _build(m))
-    assert sorted(p.name[:9] for p in s.root.iterdir()) == [f"g{g:08d}" for g in range(7 - KEEP, 7)]
+    assert sorted(p.name[:9] for p in _folders(s)) == [f"g{g:08d}" for g in range(7 - KEEP, 7)]
 
 
 def test_snapshots_of_an_index_unused_for_a_month_are_dropped(tmp_path):
     from rag.index.bm25_snapshot import STALE_S
 
     m = _manifest(4)
-    gone, live = _snaps(tmp_path, collection_id="gone"), _snaps(tmp_path, collection_id="live")
+    gone, used, live = (_snaps(tmp_path, collection_id=c) for c in ("gone", "used", "live"))
     gone.save(m, _build(m))
+    used.save(m, _build(m))
+    foreign = tmp_path / "bm25" / "0123456789abcdef"  # looks like ours, but has no marker: not touched
+    foreign.mkdir()
     old = time.time() - STALE_S - 60
-    os.utime(gone.root, (old, old))
+    for p in (gone.root, used.root, foreign):
+        os.utime(p, (old, old))
+    assert used.load(m) is not None  # a load marks it in use
     live.save(m, _build(m))
-    assert not gone.root.exists() and live.load(m) is not None
+    assert not gone.root.exists() and used.root.exists() and foreign.exists() and live.load(m) is not None
 
 
 def test_settings_knobs(tmp_path, monkeypatch):
@@ -219,7 +229,7 @@ def test_a_corrupt_snapshot_on_the_server_index_is_rebuilt_with_identical_result
     for name, chunks in TEXTS.items():
         _commit(writer, name, " ".join(chunks))
     reference = _results(writer.bm25)
-    (folder,) = [p for p in writer.snapshots.root.iterdir() if p.name.startswith(f"g{writer.manifest.generation:08d}")]
+    (folder,) = [p for p in _folders(writer.snapshots) if p.name.startswith(f"g{writer.manifest.generation:08d}")]
     p = folder / "model" / "indices.csc.index.npy"
     p.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 2])
     with caplog.at_level(logging.WARNING, logger="rag.index.bm25_snapshot"):
