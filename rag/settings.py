@@ -368,7 +368,7 @@ class Settings(BaseSettings):
     cache_dir: Path | None = setting("paths", None, "Cache of models and converted embedding models "
                                      "(default: $XDG_CACHE_HOME/newsrag).")
     bm25_cache_dir: Path | None = setting("paths", None, "Server mode: where the BM25 snapshots live, one "
-                                          "directory per server and collection (default: <cache_dir>/bm25).")
+                                          "directory per collection (default: <cache_dir>/bm25).")
     eval_cache_dir: Path | None = setting("paths", None, "Cache of the indexes the evaluation builds over its corpora (read by the eval "
                                           "runner; default: its own cache directory).")
 

@@ -114,7 +114,7 @@ def _bm25_cache(tmp_path_factory) -> Path:
 def _bm25_snapshots_off_the_user_cache(_bm25_cache, monkeypatch):
     """Server-mode BM25 snapshots (rag/index/bm25_snapshot.py) of the tests' throwaway Chroma servers go to a
     temporary dir, for app processes the tests spawn too (they inherit the environment), never to the
-    user's cache. Sharing one dir is safe: a snapshot is keyed by its server, collection and generation."""
+    user's cache. Sharing one dir is safe: a snapshot is keyed by its collection's name and id and its generation."""
     monkeypatch.setenv("RAG_BM25_CACHE_DIR", str(_bm25_cache))
     yield
 

@@ -5,10 +5,12 @@ opens (97 s at 400k chunks, docs/scaling.md). With it, the first process on a ma
 generation builds and saves it; later ones load it, memory-mapped, so they also share its pages.
 
 A snapshot is keyed by what identifies one committed state of one server index (``SnapshotKey``): the
-server address and collection, the side collection's Chroma id (a server wiped and refilled gets a new
-one, so equal generation counters never collide), the generation, and the order-free checksum of the
-live doc ids and the chunk count (what ``ServerMeta.verify`` checks a manifest against). A snapshot whose
-key differs is never used: the caller rebuilds and saves a fresh one.
+collection name, the side collection's Chroma id (a random UUID given when the collection is created: a
+server wiped and refilled, or another server, has another one, so equal generation counters never
+collide), the generation, and the order-free checksum of the live doc ids and the chunk count (what
+``ServerMeta.verify`` checks a manifest against; doc ids are content hashes, so equal ids mean equal
+texts). The server's address is left out on purpose: the same server reached by another name or port
+keeps its snapshots. A snapshot whose key differs is never used: the caller rebuilds and saves a fresh one.
 
 Layout: ``<bm25_cache_dir>/<index slug>/g<generation>-<docs_xor>/`` with ``model/`` (bm25s),
 ``ids.json`` and ``snapshot.json`` (the key and every file's size). A process writes into its own
@@ -44,15 +46,15 @@ _INFO = "snapshot.json"
 
 @dataclass(frozen=True)
 class SnapshotKey:
-    where: str  # chroma://host:port/collection
+    collection: str  # the collection name (settings.collection)
     collection_id: str  # the side collection's Chroma id
     generation: int
     docs_xor: str
     n_chunks: int
 
     @classmethod
-    def of(cls, where: str, collection_id: str, m: Manifest) -> SnapshotKey:
-        return cls(where, collection_id, m.generation, docs_checksum(m.docs), m.n_chunks)
+    def of(cls, collection: str, collection_id: str, m: Manifest) -> SnapshotKey:
+        return cls(collection, collection_id, m.generation, docs_checksum(m.docs), m.n_chunks)
 
     @property
     def dirname(self) -> str:
@@ -65,17 +67,17 @@ def _files(folder: Path) -> dict[str, int]:
 
 
 class BM25Snapshots:
-    """The snapshots of one server index (one server address, collection and side collection id)."""
+    """The snapshots of one server index (one collection name and side collection id)."""
 
-    def __init__(self, cache_dir: Path, where: str, collection_id: str, mmap: bool = True):
-        self.where, self.collection_id, self.mmap = where, collection_id, mmap
-        slug = hashlib.blake2b(f"{where}\n{collection_id}".encode(), digest_size=8).hexdigest()
+    def __init__(self, cache_dir: Path, collection: str, collection_id: str, mmap: bool = True):
+        self.collection, self.collection_id, self.mmap = collection, collection_id, mmap
+        slug = hashlib.blake2b(f"{collection}\n{collection_id}".encode(), digest_size=8).hexdigest()
         self.root = cache_dir / slug
         self.loads = 0  # snapshots loaded / saved by this object (tests and logs read them)
         self.saves = 0
 
     def key(self, m: Manifest) -> SnapshotKey:
-        return SnapshotKey.of(self.where, self.collection_id, m)
+        return SnapshotKey.of(self.collection, self.collection_id, m)
 
     def load(self, m: Manifest) -> BM25Index | None:
         """The snapshot of ``m``'s generation; None when there is none or it cannot be trusted."""

@@ -55,7 +55,7 @@ class ServerNewsIndex(IndexBase):
         self._interval = settings.sync_interval_s
         # chunk texts of the docs this process's BM25 was built from; None when it came from a snapshot
         self._texts: dict[str, list[tuple[str, str]]] | None = None
-        self.snapshots = (BM25Snapshots(settings.resolved_bm25_cache_dir, self.where, str(self.meta.col.id))
+        self.snapshots = (BM25Snapshots(settings.resolved_bm25_cache_dir, settings.collection, str(self.meta.col.id))
                           if settings.bm25_snapshot else None)
         self._manifest = self.meta.load_manifest()
         self._checked = time.monotonic()

@@ -50,8 +50,8 @@ def _folders(s: BM25Snapshots) -> list[Path]:
     return sorted(p for p in s.root.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def _snaps(tmp_path: Path, collection_id: str = "c1", where: str = "chroma://h:1/news") -> BM25Snapshots:
-    return BM25Snapshots(tmp_path / "bm25", where, collection_id)
+def _snaps(tmp_path: Path, collection_id: str = "c1", collection: str = "news") -> BM25Snapshots:
+    return BM25Snapshots(tmp_path / "bm25", collection, collection_id)
 
 
 def test_a_second_process_loads_the_saved_snapshot_with_identical_results(tmp_path):
@@ -73,7 +73,7 @@ def test_another_generation_or_index_state_never_uses_it(tmp_path):
     fewer = {k: v for k, v in TEXTS.items() if k != "dam"}
     assert _snaps(tmp_path).load(_manifest(4, fewer)) is None  # same counter, other docs (e.g. a reset server)
     assert _snaps(tmp_path, collection_id="c2").load(m) is None  # the side collection was re-created
-    assert _snaps(tmp_path, where="chroma://h:1/other").load(m) is None
+    assert _snaps(tmp_path, collection="other").load(m) is None
     assert _snaps(tmp_path).load(m) is not None
 
 
