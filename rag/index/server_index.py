@@ -7,9 +7,10 @@ What differs from the embedded index (rag/index/store.py; both build on rag/inde
 * BM25 is loaded from this machine's snapshot of the generation (rag/index/bm25_snapshot.py,
   ``RAG_BM25_SNAPSHOT``), else rebuilt in memory from the chunk texts stored in Chroma and saved as the
   snapshot: at open, and whenever the generation moves (checked at most every ``RAG_SYNC_INTERVAL_S``
-  seconds, default 0.5, when the manifest is read: i.e. before a query). A process that rebuilt keeps
-  the texts, so its next rebuild fetches only new articles' texts; one that loaded a snapshot holds
-  none (its memory stays small) and fetches them all if it ever has to rebuild;
+  seconds, default 0.5, when the manifest is read: i.e. before a query). A process that rebuilt or
+  wrote holds the chunk texts and keeps them current (fetching only new articles' texts), for its
+  next build; one that only loaded snapshots holds none (its memory stays small), and fetches them all
+  when it has to build: a snapshot missing, or its first write (before it takes the writer lock);
 * repair of an interrupted ingest happens when a writer takes the lock (never at open: an ingest
   running in another process would look interrupted);
 * a writer re-reads the committed state under the lock and merges: articles another process
@@ -129,8 +130,8 @@ class ServerNewsIndex(IndexBase):
         (no texts), else rebuilt from the texts, then saved as the snapshot for the next process."""
         if self.snapshots is not None:
             bm = self.snapshots.load(m)
-            if bm is not None:
-                return bm, None
+            if bm is not None:  # texts stay held (and current) in a process that holds them: a writer
+                return bm, (self._texts_of(m, added) if self._texts is not None else None)
         texts = self._texts_of(m, added)
         bm = self._bm25_for(m, texts)
         if self.snapshots is not None:
@@ -187,8 +188,17 @@ class ServerNewsIndex(IndexBase):
         if pending_rem:
             self.meta.reset_removed(pending_rem)
 
+    def _hold_texts(self) -> None:
+        """Fetch every chunk text, once, before a write takes the writer lock: the BM25 build needs them,
+        and at 1M chunks fetching them takes minutes, longer than the lock lives unrefreshed."""
+        with self._sync_lock:
+            if self._texts is None:
+                log.info("fetching every chunk text for the BM25 build of this write")
+                self._texts = self._fetch_texts(self._manifest, None) if self._manifest.docs else {}
+
     def commit(self, new: list[tuple[Article, list[Chunk], str, str]], remove,
                furniture: dict[str, dict[str, int]] | None = None, progress=None) -> int:
+        self._hold_texts()
         with self._rw, self.lock.hold():
             self.sync(force=True)
             self.repair()
@@ -225,7 +235,7 @@ class ServerNewsIndex(IndexBase):
         m.generation = gen
         m.embed_model, m.embed_dim, m.chunk_tokens = self.model_id, self.embedder.dim, self.chunk_limit
         kept = Manifest(generation=m.generation, docs={d: e for d, e in base.docs.items() if d in m.docs})
-        texts = self._texts_of(kept, ())  # all of them fetched when this process loaded a snapshot
+        texts = self._texts_of(kept, ())  # held since ``_hold_texts`` (a rebuild keeps none)
         texts.update({a.doc_id: [(c.chunk_id, c.text) for c in cs] for a, cs, _, _ in new})
         self.lock.refresh()  # the BM25 build takes a while on a large corpus
         bm = self._bm25_for(m, texts)

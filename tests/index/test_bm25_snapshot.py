@@ -220,6 +220,14 @@ def test_server_index_opens_from_the_snapshot_and_a_commit_invalidates_it(chroma
     assert _results(third.bm25) == _results(writer.bm25)
     assert reader.check().ok and third.check().ok
 
+    # a process that opened from a snapshot writes: it fetches the texts first, and its BM25 is the rebuilt one
+    assert reader._texts is None
+    _commit(reader, "late", "A second ferry joins the Velmora harbour route in June, the operator said.")
+    assert reader._texts is not None and set(reader._texts) == set(reader.manifest.docs)
+    fresh = _open(host, port, tmp_path / "unused", bm25_snapshot=False)
+    assert reader.bm25.ids == fresh.bm25.ids and _results(reader.bm25) == _results(fresh.bm25)
+    assert reader.bm25.search("second ferry route", 5)[0][0].startswith("000000000000late")
+
 
 @pytest.mark.timeout(600)
 def test_a_corrupt_snapshot_on_the_server_index_is_rebuilt_with_identical_results(chroma_server, tmp_path, caplog):
