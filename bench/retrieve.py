@@ -9,11 +9,17 @@ anything, pessimistic. Queries are real: real questions embedded by the real mod
 Measured in a fresh process per size: ``open_s`` (``open_index(settings)`` until ready: Chroma open,
 model load, BM25 load), then, warm, per query: ``dense`` = query embedding + Chroma kNN,
 ``bm25`` = BM25 search, ``hybrid`` = ``HybridSearch.search`` (embedding, both searches, RRF, texts).
+
+Server mode measures three app processes one after the other, each against a BM25 cache dir of the
+benchmark's own: the first with ``RAG_BM25_SNAPSHOT=0`` (BM25 rebuilt from all chunk texts: the
+contract keys), the second with an empty cache (rebuilds and saves the snapshot), the third loads it
+(``snapshot``: its open time and memory, and whether its BM25 results equal the rebuilt ones).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import random
 import shutil
 import tempfile
@@ -178,6 +184,7 @@ def measure(index_dir: str, n_queries: int, seed: int, collection: str = "news")
     # query's fastest round, which removes most of the noise of other jobs preempting us on a shared
     # machine while keeping the differences between queries.
     rounds: list[dict[str, list[float]]] = []
+    digest = hashlib.blake2b(digest_size=8)  # of every BM25 result: equal digests, equal results
     for _ in range(3):
         r: dict[str, list[float]] = {"dense": [], "bm25": [], "hybrid": [], "embed": []}
         for q in qs:
@@ -186,7 +193,7 @@ def measure(index_dir: str, n_queries: int, seed: int, collection: str = "news")
             te = time.perf_counter()
             index.chroma.query(list(map(float, vec)), n_cand)
             td = time.perf_counter()
-            index.bm25.search(q, n_cand)
+            bm25_hits = index.bm25.search(q, n_cand)
             tb = time.perf_counter()
             retriever.search(q)
             th = time.perf_counter()
@@ -194,9 +201,11 @@ def measure(index_dir: str, n_queries: int, seed: int, collection: str = "news")
             r["dense"].append((td - t) * 1000)
             r["bm25"].append((tb - td) * 1000)
             r["hybrid"].append((th - tb) * 1000)
+            digest.update(repr(bm25_hits).encode())
         rounds.append(r)
     out: dict[str, Any] = {"chunks": index.manifest.n_chunks, "open_s": round(open_s, 3),
-                           "open_cpu_s": round(open_cpu_s, 3), "queries": len(qs)}
+                           "open_cpu_s": round(open_cpu_s, 3), "queries": len(qs),
+                           "bm25_digest": digest.hexdigest()}
     for name in ("dense", "bm25", "hybrid", "embed"):
         vals = rounds[0][name]
         best = [min(r[name][i] for r in rounds) for i in range(len(qs))]
@@ -227,8 +236,23 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 built = run_worker("build_retrieve_index", {"index_dir": str(root), "chunks": n, "seed": args.seed,
                                                             "collection": coll}, env=env,
                                    timeout=max(3600.0, n * 0.02))  # 1M chunks: allow 5.5 h
-            res = run_worker("measure_retrieve", {"index_dir": str(root), "queries": args.queries,
-                                                  "seed": args.seed, "collection": coll}, env=env)
+            job = {"index_dir": str(root), "queries": args.queries, "seed": args.seed, "collection": coll}
+            if server:
+                cache = base / "bm25-cache"
+                shutil.rmtree(cache, ignore_errors=True)
+                senv = {**env, "RAG_BM25_CACHE_DIR": str(cache)}
+                res = run_worker("measure_retrieve", job, env={**senv, "RAG_BM25_SNAPSHOT": "0"})
+                saved = run_worker("measure_retrieve", job, env=senv)  # no snapshot yet: rebuilt and saved
+                snap = run_worker("measure_retrieve", job, env=senv)  # loads the snapshot
+                res["snapshot"] = {"open_s": snap["open_s"], "open_cpu_s": snap["open_cpu_s"],
+                                   "peak_rss_mb": snap.get("peak_rss_mb"), "bm25_p50_ms": snap["bm25_p50_ms"],
+                                   "bm25_p95_ms": snap["bm25_p95_ms"], "hybrid_p50_ms": snap["hybrid_p50_ms"],
+                                   "hybrid_p95_ms": snap["hybrid_p95_ms"],
+                                   "save_open_s": saved["open_s"], "save_open_cpu_s": saved["open_cpu_s"],
+                                   "same_bm25_results": snap["bm25_digest"] == res["bm25_digest"]
+                                   == saved["bm25_digest"], "disk_mb": disk_mb(cache)}
+            else:
+                res = run_worker("measure_retrieve", job, env=env)
             res["build_s"] = round(built["build_s"], 1) if "build_s" in built else None  # None: reused (--keep)
             res["disk_mb"] = disk_mb(base / "chroma-server" if server else root)
             if server:  # the Chroma server's own memory: it holds the HNSW index in server mode
@@ -245,7 +269,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     note = ("scale indexes hold synthetic texts with random unit vectors written directly to the store; queries "
             "are real questions embedded by the real model")
     if server:
-        note += "; server mode: Chroma over HTTP on 127.0.0.1, BM25 rebuilt in the app process at open"
+        note += ("; server mode: Chroma over HTTP on 127.0.0.1; open_s = BM25 rebuilt in the app process at open "
+                 "(RAG_BM25_SNAPSHOT=0), snapshot = a second process loading the BM25 snapshot")
     return {"results": results, "queries": args.queries, "mode": "server" if server else "embedded", "note": note}
 
 
@@ -299,11 +324,17 @@ def report(res: dict[str, Any]) -> str:
     best = [{"chunks": r["chunks"], **{k: r[f"{k}_best3"] for k in (
         "dense_p50_ms", "dense_p95_ms", "bm25_p50_ms", "bm25_p95_ms", "hybrid_p50_ms", "hybrid_p95_ms")}}
         for r in res["results"]]
+    snaps = [{"chunks": r["chunks"], **r["snapshot"]} for r in res["results"] if "snapshot" in r]
+    snap_table = ("\n\nserver mode, app process opening with the BM25 snapshot (save_open: the process that "
+                  "rebuilt and saved it):\n" + table(snaps, ["chunks", "open_s", "open_cpu_s", "peak_rss_mb",
+                                                              "save_open_s", "save_open_cpu_s", "bm25_p50_ms",
+                                                              "hybrid_p95_ms", "same_bm25_results", "disk_mb"])
+                  if snaps else "")
     return (f"retrieve ({res.get('mode', 'embedded')}): {res['queries']} queries per size, warm index ({res['note']})\n"
             + table(res["results"], cols)
             + "\n\nsame, each query's best of 3 rounds (less noise from other jobs on a shared machine):\n"
             + table(best, ["chunks", "dense_p50_ms", "dense_p95_ms", "bm25_p50_ms", "bm25_p95_ms", "hybrid_p50_ms",
-                           "hybrid_p95_ms"]))
+                           "hybrid_p95_ms"])) + snap_table
 
 
 def main(args: argparse.Namespace) -> int:

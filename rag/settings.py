@@ -120,6 +120,9 @@ class Settings(BaseSettings):
     lock_ttl_s: float = setting(
         "index", 120.0, "Server mode: a writer lock not refreshed for this long counts as abandoned (its "
         "process died) and may be taken over.", gt=0)
+    bm25_snapshot: bool = setting(
+        "index", True, "Server mode: keep each generation's BM25 index in the cache dir (bm25_cache_dir), so an "
+        "app process loads it, memory-mapped, instead of rebuilding it from every chunk text on the server.")
     chunk_tokens: int = setting("index", 200, "Chunk size bound, in embedding-model tokens (capped at what the "
                                 "model reads).", ge=16, le=4096)
     chunk_overlap_sentences: int = setting("index", 1, "Sentences a chunk repeats from the previous one.",
@@ -373,6 +376,8 @@ class Settings(BaseSettings):
     # --- paths -------------------------------------------------------------------------------------
     cache_dir: Path | None = setting("paths", None, "Cache of models and converted embedding models "
                                      "(default: $XDG_CACHE_HOME/newsrag).")
+    bm25_cache_dir: Path | None = setting("paths", None, "Server mode: where the BM25 snapshots live, one "
+                                          "directory per collection (default: <cache_dir>/bm25).")
     eval_cache_dir: Path | None = setting("paths", None, "Cache of the indexes the evaluation builds over its corpora (read by the eval "
                                           "runner; default: its own cache directory).")
 
@@ -401,6 +406,12 @@ class Settings(BaseSettings):
         if self.model_dir is not None:
             return Path(self.model_dir).expanduser()
         return (Path(self.cache_dir).expanduser() if self.cache_dir else default_cache_dir()) / "models"
+
+    @property
+    def resolved_bm25_cache_dir(self) -> Path:
+        if self.bm25_cache_dir is not None:
+            return Path(self.bm25_cache_dir).expanduser()
+        return (Path(self.cache_dir).expanduser() if self.cache_dir else default_cache_dir()) / "bm25"
 
     @property
     def server_mode(self) -> bool:

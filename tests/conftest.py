@@ -104,6 +104,20 @@ def _unit_tier_guard(request, monkeypatch):
     monkeypatch.setattr(subprocess, "Popen", GuardedPopen)
     yield
 
+
+@pytest.fixture(scope="session")
+def _bm25_cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("bm25-cache")
+
+
+@pytest.fixture(autouse=True)
+def _bm25_snapshots_off_the_user_cache(_bm25_cache, monkeypatch):
+    """Server-mode BM25 snapshots (rag/index/bm25_snapshot.py) of the tests' throwaway Chroma servers go to a
+    temporary dir, for app processes the tests spawn too (they inherit the environment), never to the
+    user's cache. Sharing one dir is safe: a snapshot is keyed by its collection's name and id and its generation."""
+    monkeypatch.setenv("RAG_BM25_CACHE_DIR", str(_bm25_cache))
+    yield
+
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
 SEED_FILE = SEEDS / "000_f6f2cdec14cd0e23.txt"

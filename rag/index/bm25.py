@@ -56,9 +56,7 @@ class BM25Index:
         tmp = root.with_name(root.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        if self.retriever is not None:
-            self.retriever.save(str(tmp / "model"))
-        write_atomic(tmp / "ids.json", json.dumps({"generation": self.generation, "ids": self.ids}).encode())
+        self.write_files(tmp)
         old = root.with_name(root.name + ".old")
         shutil.rmtree(old, ignore_errors=True)
         if root.exists():
@@ -66,18 +64,30 @@ class BM25Index:
         tmp.rename(root)
         shutil.rmtree(old, ignore_errors=True)
 
+    def write_files(self, folder: Path) -> None:
+        """The model and ``ids.json`` into an existing, fresh ``folder`` (callers make the swap atomic)."""
+        if self.retriever is not None:
+            self.retriever.save(str(folder / "model"), show_progress=False)
+        write_atomic(folder / "ids.json", json.dumps({"generation": self.generation, "ids": self.ids}).encode())
+
+    @classmethod
+    def read_files(cls, folder: Path, mmap: bool = False) -> BM25Index:
+        """What ``write_files`` wrote; raises when unreadable. ``mmap`` maps the score matrices instead of
+        reading them (processes loading the same files then share their pages)."""
+        bm25s = _bm25s()
+
+        info = json.loads((folder / "ids.json").read_text("utf-8"))
+        retriever = (bm25s.BM25.load(str(folder / "model"), mmap=mmap, show_progress=False)
+                     if info["ids"] else None)
+        return cls(list(info["ids"]), retriever, int(info["generation"]))
+
     @classmethod
     def load(cls, root: Path) -> BM25Index | None:
         """None when absent or unreadable (the caller rebuilds)."""
-        bm25s = _bm25s()
-
-        meta = root / "ids.json"
-        if not meta.exists():
+        if not (root / "ids.json").exists():
             return None
         try:
-            info = json.loads(meta.read_text("utf-8"))
-            retriever = bm25s.BM25.load(str(root / "model")) if info["ids"] else None
-            return cls(info["ids"], retriever, int(info["generation"]))
+            return cls.read_files(root)
         except Exception as exc:  # noqa: BLE001 - any corruption means rebuild
             log.warning("BM25 index at %s is unreadable (%s); it will be rebuilt", root, exc)
             return None

@@ -4,9 +4,13 @@ What differs from the embedded index (rag/index/store.py; both build on rag/inde
 
 * the manifest, article texts and writer lock live in the server (rag/index/server_meta.py); the
   ``state`` record's generation is the commit point instead of ``manifest.json``;
-* BM25 is rebuilt in each process, in memory, from the chunk texts stored in Chroma: at open, and
-  whenever the generation moves (checked at most every ``RAG_SYNC_INTERVAL_S`` seconds, default
-  0.5, when the manifest is read: i.e. before a query). Only new articles' texts are fetched;
+* BM25 is loaded from this machine's snapshot of the generation (rag/index/bm25_snapshot.py,
+  ``RAG_BM25_SNAPSHOT``), else rebuilt in memory from the chunk texts stored in Chroma and saved as the
+  snapshot: at open, and whenever the generation moves (checked at most every ``RAG_SYNC_INTERVAL_S``
+  seconds, default 0.5, when the manifest is read: i.e. before a query). A process that rebuilt or
+  wrote holds the chunk texts and keeps them current (fetching only new articles' texts), for its
+  next build; one that only loaded snapshots holds none (its memory stays small), and fetches them all
+  when it has to build: a snapshot missing, or its first write (before it takes the writer lock);
 * repair of an interrupted ingest happens when a writer takes the lock (never at open: an ingest
   running in another process would look interrupted);
 * a writer re-reads the committed state under the lock and merges: articles another process
@@ -22,6 +26,7 @@ import time
 from rag.faults import crash_point
 from rag.index.base import Chunker, IndexBase
 from rag.index.bm25 import BM25Index
+from rag.index.bm25_snapshot import BM25Snapshots
 from rag.index.manifest import DocEntry, Manifest
 from rag.index.server_meta import ServerArticleStore, ServerLock, ServerMeta
 from rag.settings import Settings
@@ -49,14 +54,16 @@ class ServerNewsIndex(IndexBase):
         self._rw = threading.RLock()
         self._sync_lock = threading.RLock()
         self._interval = settings.sync_interval_s
-        self._texts: dict[str, list[tuple[str, str]]] = {}
+        # chunk texts of the docs this process's BM25 was built from; None when it came from a snapshot
+        self._texts: dict[str, list[tuple[str, str]]] | None = None
+        self.snapshots = (BM25Snapshots(settings.resolved_bm25_cache_dir, settings.collection, str(self.meta.col.id))
+                          if settings.bm25_snapshot else None)
         self._manifest = self.meta.load_manifest()
         self._checked = time.monotonic()
         if check_model:
             self._check_model()
         self._chroma.visible = self._visible
-        self._texts = self._fetch_texts(self._manifest, None)
-        self.bm25 = self._bm25_for(self._manifest, self._texts)
+        self.bm25, self._texts = self._bm25_at(self._manifest, ())
 
     # ------------------------------------------------------------------ shared state
     @property
@@ -92,9 +99,7 @@ class ServerNewsIndex(IndexBase):
                 added, removed = set(m.docs) - set(old.docs), set(old.docs) - set(m.docs)
             else:
                 m, added, removed = got
-            texts = {d: v for d, v in self._texts.items() if d in m.docs}
-            texts.update(self._fetch_texts(m, sorted(added)))
-            bm = self._bm25_for(m, texts)
+            bm, texts = self._bm25_at(m, added)
             self.articles.forget(removed)
             self._manifest, self._texts, self.bm25 = m, texts, bm
             log.info("index at generation %d (%d added, %d removed by another process)", m.generation,
@@ -111,6 +116,28 @@ class ServerNewsIndex(IndexBase):
                         "run `newsrag index check`", len(short), short[0])
         return out
 
+    def _texts_of(self, m: Manifest, added) -> dict[str, list[tuple[str, str]]]:
+        """Chunk texts of every doc of ``m``: the held ones plus ``added``'s, or all of them fetched anew when
+        this process holds none (its BM25 came from a snapshot)."""
+        if self._texts is None:
+            return self._fetch_texts(m, None) if m.docs else {}
+        texts = {d: v for d, v in self._texts.items() if d in m.docs}
+        texts.update(self._fetch_texts(m, sorted(added)))
+        return texts
+
+    def _bm25_at(self, m: Manifest, added) -> tuple[BM25Index, dict[str, list[tuple[str, str]]] | None]:
+        """BM25 at ``m``'s generation, and the texts to hold from now on: the snapshot when there is one
+        (no texts), else rebuilt from the texts, then saved as the snapshot for the next process."""
+        if self.snapshots is not None:
+            bm = self.snapshots.load(m)
+            if bm is not None:  # texts stay held (and current) in a process that holds them: a writer
+                return bm, (self._texts_of(m, added) if self._texts is not None else None)
+        texts = self._texts_of(m, added)
+        bm = self._bm25_for(m, texts)
+        if self.snapshots is not None:
+            self.snapshots.save(m, bm)
+        return bm, texts
+
     @staticmethod
     def _bm25_for(m: Manifest, texts: dict[str, list[tuple[str, str]]]) -> BM25Index:
         ids, bodies = [], []
@@ -121,7 +148,7 @@ class ServerNewsIndex(IndexBase):
         return BM25Index.build(ids, bodies, m.generation)
 
     def _load_bm25(self) -> None:
-        self.bm25 = self._bm25_for(self._manifest, self._texts)
+        self.bm25, self._texts = self._bm25_at(self._manifest, ())
 
     # ------------------------------------------------------------------ consistency
     def repair(self) -> None:
@@ -161,8 +188,17 @@ class ServerNewsIndex(IndexBase):
         if pending_rem:
             self.meta.reset_removed(pending_rem)
 
+    def _hold_texts(self) -> None:
+        """Fetch every chunk text, once, before a write takes the writer lock: the BM25 build needs them,
+        and at 1M chunks fetching them takes minutes, longer than the lock lives unrefreshed."""
+        with self._sync_lock:
+            if self._texts is None:
+                log.info("fetching every chunk text for the BM25 build of this write")
+                self._texts = self._fetch_texts(self._manifest, None) if self._manifest.docs else {}
+
     def commit(self, new: list[tuple[Article, list[Chunk], str, str]], remove,
                furniture: dict[str, dict[str, int]] | None = None, progress=None) -> int:
+        self._hold_texts()
         with self._rw, self.lock.hold():
             self.sync(force=True)
             self.repair()
@@ -198,7 +234,8 @@ class ServerNewsIndex(IndexBase):
             m.furniture = furniture
         m.generation = gen
         m.embed_model, m.embed_dim, m.chunk_tokens = self.model_id, self.embedder.dim, self.chunk_limit
-        texts = {d: v for d, v in self._texts.items() if d in m.docs}
+        kept = Manifest(generation=m.generation, docs={d: e for d, e in base.docs.items() if d in m.docs})
+        texts = self._texts_of(kept, ())  # held since ``_hold_texts`` (a rebuild keeps none)
         texts.update({a.doc_id: [(c.chunk_id, c.text) for c in cs] for a, cs, _, _ in new})
         self.lock.refresh()  # the BM25 build takes a while on a large corpus
         bm = self._bm25_for(m, texts)
@@ -214,6 +251,10 @@ class ServerNewsIndex(IndexBase):
             crash_point("manifest-saved")
             self._manifest, self._texts, self.bm25 = m, texts, bm
             self._checked = time.monotonic()
+        # the next app process on this machine loads this generation's BM25 instead of rebuilding it;
+        # saved only now, after the commit point, so no snapshot exists of a generation never committed
+        if self.snapshots is not None:
+            self.snapshots.save(m, bm)
         # 5: cleanup. Chunks of removed articles go now (readers filter by their manifest anyway);
         # their article records one generation later, so a reader one commit behind still finds them.
         stale = [cid for d in remove if d in base.docs for cid in base.docs[d].chunk_ids()]
