@@ -185,6 +185,7 @@ def run_backend(index_dir: Path, backend: str, n_questions: int) -> dict[str, An
     stuffed_tok = med("stuffed_prompt_tokens")
     return {
         "backend": backend,
+        "model": assistant.settings.local_model if backend == "local" else None,
         "questions": len(rows),
         "correct": sum(r["correct"] for r in rows),
         "warm_up_s": round(warm_s, 2),
