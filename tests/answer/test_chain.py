@@ -516,3 +516,36 @@ def test_refused_turns_are_not_shown_to_the_model():
             ("user", "Who attacked the embassy?"), ("assistant", "Kata'ib Hezbollah [1].")]
     assert drop_refused_turns(hist) == hist[2:]
     assert drop_refused_turns(hist[:2]) == []  # nothing left: the model reads the standalone question
+
+
+def test_self_check_continues_the_answer_conversation_and_feeds_the_decision(seed_assistant):
+    """The check is the answer call's messages, the model's reply verbatim (so the prompt cache serves
+    them), and one question; its P(true) is a decision signal, not a veto."""
+    import math
+
+    class Checked(ScriptedLLM):
+        def complete_json(self, messages, schema, max_tokens=160, logprobs=None):
+            if "supported" in schema.get("properties", {}):
+                self.calls.append(messages)
+                if logprobs is not None:
+                    logprobs.extend([('{"supported":', -0.01), (" false", -0.2), ("}", -0.01)])
+                return '{"supported": false}'
+            return super().complete_json(messages, schema, max_tokens, logprobs)
+
+    fake = Checked("Nearly seven mortar rounds landed in the U.S. Embassy compound.", [1])
+    chain = _with_fake(seed_assistant, fake)
+    chain.settings = chain.settings.model_copy(update={"llm_self_check": True})
+    ans = chain.answer("How many mortar rounds landed in the embassy compound?")
+    answer_call, check_call = fake.calls[-2], fake.calls[-1]
+    assert check_call[:len(answer_call)] == answer_call
+    assert check_call[len(answer_call)]["role"] == "assistant"
+    assert json.loads(check_call[len(answer_call)]["content"])["answer"] == fake.answer
+    assert check_call[-1]["role"] == "user" and "supported" in check_call[-1]["content"]
+    feats = ans.decision["features"]
+    assert feats["has_self_check"] == 1.0 and math.isclose(feats["self_check"], 1 - math.exp(-0.2))
+    # off (the default): no extra call
+    fake.calls.clear()
+    chain.settings = chain.settings.model_copy(update={"llm_self_check": False})
+    ans = chain.answer("How many mortar rounds landed in the embassy compound?")
+    assert not any("supported" in str(m[-1].get("content")) for m in fake.calls)
+    assert ans.decision["features"]["has_self_check"] == 0.0

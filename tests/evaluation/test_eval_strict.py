@@ -217,3 +217,30 @@ def test_judge_agreement_reads_every_sentence():
             {"question": "How many?", "answer": "No citation here.", "citations": [], "label_support": "not_supported"}]
     out = judge_agreement(rows, Judge())
     assert out["n"] == 3 and out["accuracy"] == 1.0 and out["judge"] == "fake:judge"
+
+
+def test_yes_probability_of_a_constrained_true_false_reply():
+    from rag.answer.decision import yes_probability
+
+    assert math.isclose(yes_probability([('{"', -0.03), ("supported", -0.001), ('":', -0.005), (" true", -0.4)]),
+                        math.exp(-0.4))
+    # the grammar leaves two values: P(true) = 1 - P(false)
+    assert math.isclose(yes_probability([('{"supported": ', -0.1), (" false", -0.6)]), 1 - math.exp(-0.6))
+    assert yes_probability([("no", -0.1)]) is None and yes_probability([]) is None
+
+
+def test_train_decision_reads_every_runs_features_and_drops_the_named(tmp_path):
+    """A feature only later runs report is in the model (0 where absent); --drop leaves one out."""
+    from rag.evaluation.train_decision import main
+
+    old = _run(tmp_path, "a", "dev", seed=1)
+    new = _run(tmp_path, "b", "dev", seed=2)
+    run = json.loads(new.read_text())
+    for it in run["items"]:
+        it["decision"]["features"]["late"] = 1.0
+    new.write_text(json.dumps(run))
+    out = tmp_path / "m.json"
+    assert main([str(old), str(new), "--out", str(out), "--folds", "3"]) == 0
+    assert set(json.loads(out.read_text())["features"]) == {"signal", "noise", "late"}
+    assert main([str(old), str(new), "--out", str(out), "--folds", "3", "--drop", "late,noise"]) == 0
+    assert json.loads(out.read_text())["features"] == ["signal"]
