@@ -124,11 +124,18 @@ _SLOT_PATTERNS = [
 
 @dataclass
 class Answerability:
-    """The verdict: ``answerable``, human-readable ``reasons`` when not, and the ``missing`` terms."""
+    """The verdict: ``answerable``, human-readable ``reasons`` when not, and the ``missing`` terms.
+    ``kinds[i]`` names the rule behind ``reasons[i]`` (one of :data:`RULE_KINDS`), so each rule's effect can
+    be measured on its own (the decision records them)."""
 
     answerable: bool
     reasons: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    kinds: list[str] = field(default_factory=list)
+
+
+# the rules of check(), by the kind of objection each makes
+RULE_KINDS = ("score", "name", "number", "date", "coverage", "sentence_coverage", "slot", "premise", "polarity")
 
 
 def question_slot(question: str) -> list[str]:
@@ -154,12 +161,17 @@ def check(question: str, evidence: list[str], best_score: float, min_score: floa
           knobs: Knobs = DEFAULT_KNOBS) -> Answerability:
     """Whether ``evidence`` (sentences) can answer ``question`` — deterministic rules, no model."""
     reasons: list[str] = []
+    kinds: list[str] = []
     missing: list[str] = []
+
+    def objects(kind: str, reason: str) -> None:
+        kinds.append(kind)
+        reasons.append(reason)
     ev = [e for e in evidence if e and e.strip()]
     if not ev:
-        return Answerability(False, ["no evidence"], [])
+        return Answerability(False, ["no evidence"], [], ["score"])
     if best_score < min_score:
-        reasons.append(f"best evidence score {best_score:.2f} < {min_score:.2f}")
+        objects("score", f"best evidence score {best_score:.2f} < {min_score:.2f}")
     joined = " ".join(ev)
     ev_stems = set(tu.stems(joined))
 
@@ -167,7 +179,7 @@ def check(question: str, evidence: list[str], best_score: float, min_score: floa
     names = [e.text for e in tu.extract_entities(question) if e.text.lower() not in _QUESTION_WORDS]
     for name in names:
         if not tu.entity_in(name, joined):
-            reasons.append(f"name '{name}' not in the evidence")
+            objects("name", f"name '{name}' not in the evidence")
             missing.append(name)
 
     # numbers and dates
@@ -178,14 +190,14 @@ def check(question: str, evidence: list[str], best_score: float, min_score: floa
         if n.text.isalpha() and n.value <= knobs.answer_size_max and _COUNT_OF_ANSWER.search(question[: n.start]):
             continue  # "what are the two sources ...": the size of the answer, not a fact to find
         if round(n.value, 6) not in ev_nums:
-            reasons.append(f"number {n.text} not in the evidence")
+            objects("number", f"number {n.text} not in the evidence")
             missing.append(n.text)
     ev_dates = tu.extract_dates(joined)
     for d in sorted(tu.extract_dates(question)):
         if d.startswith(("year:", "decade:")):
             continue
         if d not in ev_dates:
-            reasons.append(f"date {d} not in the evidence")
+            objects("date", f"date {d} not in the evidence")
             missing.append(d)
 
     # coverage of content words
@@ -195,15 +207,15 @@ def check(question: str, evidence: list[str], best_score: float, min_score: floa
     best_sent_cover, best_sent = max(sent_cover, key=lambda x: x[0])
     if q_terms and cover < knobs.min_question_coverage:
         absent = [t for t in q_terms if not _has(ev_stems, t)]
-        reasons.append(f"the evidence covers {cover:.0%} of the question's terms")
+        objects("coverage", f"the evidence covers {cover:.0%} of the question's terms")
         missing.extend(a for a in absent if a not in missing)
     elif q_terms and best_sent_cover < knobs.min_sentence_coverage:
-        reasons.append(f"no evidence sentence covers the question ({best_sent_cover:.0%} at best)")
+        objects("sentence_coverage", f"no evidence sentence covers the question ({best_sent_cover:.0%} at best)")
 
     # the asked-for slot
     for w in question_slot(question):
         if not _has(ev_stems, w):
-            reasons.append(f"nothing about '{w}' in the evidence")
+            objects("slot", f"nothing about '{w}' in the evidence")
             if w not in missing:
                 missing.append(w)
 
@@ -217,17 +229,18 @@ def check(question: str, evidence: list[str], best_score: float, min_score: floa
             st = tu.stem(verb)
             if not any(_has(set(tu.stems(x)), st) and (not names or any(tu.entity_in(n, x) for n in names))
                        for x in sents):
-                reasons.append(f"the question assumes '{verb}', which the evidence does not report")
+                objects("premise", f"the question assumes '{verb}', which the evidence does not report")
                 missing.append(verb)
 
     # polarity, judged on the evidence sentences that carry the question
     best_first = sorted(sent_cover, key=lambda x: -x[0])[:knobs.polarity_sentences]
-    reasons.extend(_polarity(question, [s for c, s in best_first if c > 0]))
+    for reason in _polarity(question, [s for c, s in best_first if c > 0]):
+        objects("polarity", reason)
 
     ok = not reasons
     if not ok:
         log.debug("not answerable: %s", "; ".join(reasons))
-    return Answerability(ok, reasons, missing)
+    return Answerability(ok, reasons, missing, kinds)
 
 
 def _polarity(question: str, sents: list[str]) -> list[str]:

@@ -306,6 +306,7 @@ class AnswerChain:
         from rag.question import analyse
 
         d = DecisionInput(question=analyse(standalone), rules_ok=rules.ok, rule_reasons=rules.reasons,
+                          rule_kinds=rules.kinds,
                           withheld=rules.withheld, origin=origin, answer=body, items=items, passages=passages,
                           sentences=verified.sentences, dropped=len(verified.dropped), answer_logprobs=answer_lps,
                           self_check=self_check,
@@ -343,7 +344,7 @@ class AnswerChain:
                         best_score=max((it.score for it in items), default=0.0),
                         min_score=self.settings.min_evidence_score, knobs=self.knobs)
         held = withheld(standalone, [it.display_text for it in items], self.knobs)
-        rules = RuleVerdict(verdict.answerable, len(verdict.reasons), bool(held))
+        rules = RuleVerdict(verdict.answerable, len(verdict.reasons), bool(held), tuple(verdict.kinds))
         veto = self.settings.answerability_rules == "veto" or not items
         if not verdict.answerable and veto:
             return (standalone, passages, items, "not answerable: " + "; ".join(verdict.reasons), timings, t0,
@@ -504,6 +505,7 @@ class RuleVerdict:
     ok: bool
     reasons: int
     withheld: bool
+    kinds: tuple[str, ...] = ()  # the rule behind each objection (answerable.RULE_KINDS)
 
 
 def dropped_notes(verified: Verification) -> list[str]:

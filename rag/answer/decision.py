@@ -21,6 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from rag.answer.answerable import RULE_KINDS
 from rag.knobs import DEFAULT_KNOBS
 from rag.question import QuestionAnalysis, gives_kind, is_short_answer
 from rag.text.lexical import content_set
@@ -49,6 +50,7 @@ class DecisionInput:
     sentences: list = field(default_factory=list)  # VerifiedSentence of the candidate
     dropped: int = 0  # sentences verification dropped
     answer_logprobs: list[float] | None = None  # per token of the LLM's answer value, when reported
+    rule_kinds: tuple[str, ...] = ()  # which rules objected (answerable.RULE_KINDS), one per objection
     self_check: float | None = None  # P(true) of the model's check of its own answer (Settings.llm_self_check)
     short_words: int = DEFAULT_KNOBS.short_answer_words  # Settings.short_answer_words
 
@@ -67,6 +69,8 @@ def features(d: DecisionInput) -> dict[str, float]:
     f: dict[str, float] = {
         "rules_ok": float(d.rules_ok),
         "rule_reasons": float(min(d.rule_reasons, 4)),
+        # each rule's objections apart, so grouped CV can weigh (or --drop) one rule at a time
+        **{f"rule_{k}": float(d.rule_kinds.count(k)) for k in RULE_KINDS},
         "withheld": float(d.withheld),
         "ev_score": top.score if top else 0.0,
         "ev_lexical": top.lexical if top else 0.0,

@@ -223,3 +223,29 @@ def test_why_question_and_same_form_verbs_assume_their_event():
     assert not v.answerable and "resign" in v.missing
     ev2 = ev + ["Sorcha Penhallow-Ries resigned as general secretary on Friday, citing her health."]
     assert check("Why did Sorcha Penhallow-Ries resign?", ev2, 1.0, 0.0).answerable
+
+
+def test_every_objection_names_its_rule():
+    """``kinds`` runs beside ``reasons``, one known rule per objection (the decision records them, so a
+    rule's worth can be measured on its own)."""
+    from rag.answer.answerable import RULE_KINDS, check
+
+    v = check("How many people did Marta Quill evacuate on 3 May?", ["The council evacuated 412 people on Monday."],
+              best_score=0.1, min_score=0.2)
+    assert not v.answerable and len(v.kinds) == len(v.reasons) and set(v.kinds) <= set(RULE_KINDS)
+    assert {"score", "name", "date"} <= set(v.kinds)
+    assert check("Who won?", [], 0.5, 0.2).kinds == ["score"]
+    ok = check("How many people did the council evacuate?", ["The council evacuated 412 people on Monday."], 0.9, 0.2)
+    assert ok.answerable and ok.kinds == [] and ok.reasons == []
+
+
+def test_decision_features_count_each_rules_objections():
+    from rag.answer.answerable import RULE_KINDS
+    from rag.answer.decision import DecisionInput, features
+    from rag.question import analyse
+
+    d = DecisionInput(question=analyse("How many rounds landed?"), rules_ok=False, rule_reasons=3, withheld=False,
+                      origin="extractive", answer="Seven [1].", rule_kinds=("name", "name", "date"))
+    f = features(d)
+    assert f["rule_name"] == 2.0 and f["rule_date"] == 1.0
+    assert all(f[f"rule_{k}"] == 0.0 for k in RULE_KINDS if k not in ("name", "date"))
