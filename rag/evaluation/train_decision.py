@@ -13,6 +13,7 @@ budget. Each run (data set x backend) weighs the same, in the fit and in the fig
 items are refused as training data.
 
     python -m rag.evaluation.train_decision var/decision/*.json --out rag/answer/decision_model.json
+    python -m rag.evaluation.train_decision ablate-rules var/decision/*.json --thresholds 0.13
 """
 
 from __future__ import annotations
@@ -184,11 +185,64 @@ def apply(model_path: Path, runs: list[Path], threshold: float, veto: bool) -> d
     return out
 
 
+def ablate_rules(paths: list[Path], thresholds: tuple[float, ...], folds: int = 5, c: float = 0.03,
+                 drop: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """Each answerability rule's veto, measured on its own (issue #14: a rule stays where it helps beyond
+    the learned decision). Runs collected with the rules as features (their ``rule_<kind>`` counts) give
+    out-of-fold p(correct); per threshold, the chain's macro figures when every rule vetoes, and, for each
+    rule kind, when that kind only feeds the decision. ``net_change`` < 0: the veto earns its place there."""
+    from rag.answer.answerable import RULE_KINDS
+
+    examples, items = load_examples(paths)
+    names = sorted(set().union(*(e["features"] for e in examples)) - drop)
+    p_oof = oof(examples, names, c, min(folds, len({e["group"] for e in examples})))
+    idx = {(e["run"], e["id"]): k for k, e in enumerate(examples)}
+    keyed = [(it["run"], it["id"]) for it in items]
+    p_by = {i: float(p_oof[idx[k]]) for i, k in enumerate(keyed) if k in idx}
+    y_by = {i: int(examples[idx[k]]["y"]) for i, k in enumerate(keyed) if k in idx}
+
+    def vetoing(exempt: set[str]) -> list[dict[str, Any]]:
+        out = []
+        for it in items:
+            f = (it["decision"] or {}).get("features")
+            if f is None:
+                out.append(it)
+                continue
+            vetoed = bool(f.get("withheld")) or any(f.get(f"rule_{k}", 0) > 0 for k in RULE_KINDS if k not in exempt)
+            out.append({**it, "decision": {**it["decision"], "features": {**f, "rules_ok": 0.0 if vetoed else 1.0,
+                                                                          "withheld": 0.0}}})
+        return out
+
+    fired = {k: sum(1 for it in items if ((it["decision"] or {}).get("features") or {}).get(f"rule_{k}", 0) > 0)
+             for k in RULE_KINDS}
+    report: dict[str, Any] = {"runs": [str(p) for p in paths], "examples": len(examples),
+                              "cv_auc": _auc(np.array([e["y"] for e in examples]), p_oof), "fired": fired,
+                              "thresholds": {}}
+    for t in thresholds:
+        base = macro_outcomes(vetoing(set()), p_by, y_by, t, True)
+        row: dict[str, Any] = {"all_rules_veto": base}
+        for k in (*RULE_KINDS, "all"):
+            o = macro_outcomes(vetoing(set(RULE_KINDS) if k == "all" else {k}), p_by, y_by, t, True)
+            row[f"without_{k}_veto"] = {**o, "net_change": o["net_per_question"] - base["net_per_question"]}
+        report["thresholds"][str(t)] = row
+    return report
+
+
 def main(argv: list[str] | None = None) -> int:
     import sys
 
     if argv is None:
         argv = sys.argv[1:]
+    if argv and argv[0] == "ablate-rules":
+        ap = argparse.ArgumentParser(description="each answerability rule's veto, measured on its own")
+        ap.add_argument("cmd")
+        ap.add_argument("runs", nargs="+", type=Path, help="dev runs collected with RAG_ANSWERABILITY_RULES=feature")
+        ap.add_argument("--thresholds", default="0.13", help="comma-separated decision thresholds")
+        ap.add_argument("--drop", default="", help="comma-separated features left out of the fit")
+        a = ap.parse_args(argv)
+        print(json.dumps(ablate_rules(a.runs, tuple(float(t) for t in a.thresholds.split(",")),
+                                      drop=frozenset(f for f in a.drop.split(",") if f)), indent=1))
+        return 0
     if argv and argv[0] == "apply":
         ap = argparse.ArgumentParser(description="what-if: a decision model applied to collected runs")
         ap.add_argument("cmd")

@@ -244,3 +244,23 @@ def test_train_decision_reads_every_runs_features_and_drops_the_named(tmp_path):
     assert set(json.loads(out.read_text())["features"]) == {"signal", "noise", "late"}
     assert main([str(old), str(new), "--out", str(out), "--folds", "3", "--drop", "late,noise"]) == 0
     assert json.loads(out.read_text())["features"] == ["signal"]
+
+
+def test_ablate_rules_measures_each_rules_veto(tmp_path):
+    """A rule whose objections fall on wrong candidates earns its veto (net change < 0 without it); a rule
+    that never objects changes nothing."""
+    from rag.evaluation.train_decision import ablate_rules
+
+    path = _run(tmp_path, "r", "dev", n=90, seed=3)
+    run = json.loads(path.read_text())
+    for it in run["items"]:
+        # the name rule objects to every wrong candidate of an unanswerable question
+        wrong = not it["scores"]["candidate_correct"] and not it["answerable"]
+        it["decision"]["features"].update({"rule_name": 1.0 if wrong else 0.0, "rules_ok": 0.0 if wrong else 1.0})
+    path.write_text(json.dumps(run))
+    out = ablate_rules([path], (0.0,), folds=3)
+    row = out["thresholds"]["0.0"]
+    assert out["fired"]["name"] > 0 and out["fired"]["date"] == 0
+    assert row["without_name_veto"]["net_change"] < 0
+    assert row["without_date_veto"]["net_change"] == 0
+    assert row["without_all_veto"]["net_change"] == row["without_name_veto"]["net_change"]
