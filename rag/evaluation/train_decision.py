@@ -147,6 +147,21 @@ def fit(examples: list[dict[str, Any]], names: list[str], c: float):
     return scaler, clf
 
 
+def feature_names(examples: list[dict[str, Any]], drop: str = "") -> list[str]:
+    """Every feature any run reported (a run collected before a feature existed lacks it: 0 there), less
+    the comma-separated ``drop``."""
+    return sorted(set().union(*(e["features"] for e in examples)) - {f for f in drop.split(",") if f})
+
+
+def by_item(examples: list[dict[str, Any]], items: list[dict[str, Any]],
+            p: np.ndarray) -> tuple[dict[int, float], dict[int, int]]:
+    """Per-example p(correct) and labels keyed by item index (items without a candidate are absent)."""
+    idx = {(e["run"], e["id"]): k for k, e in enumerate(examples)}
+    keyed = [(it["run"], it["id"]) for it in items]
+    return ({i: float(p[idx[k]]) for i, k in enumerate(keyed) if k in idx},
+            {i: int(examples[idx[k]]["y"]) for i, k in enumerate(keyed) if k in idx})
+
+
 def oof(examples: list[dict[str, Any]], names: list[str], c: float, folds: int) -> np.ndarray:
     """Out-of-fold p(correct), folds grouped by article."""
     from sklearn.model_selection import GroupKFold
@@ -186,7 +201,7 @@ def apply(model_path: Path, runs: list[Path], threshold: float, veto: bool) -> d
 
 
 def ablate_rules(paths: list[Path], thresholds: tuple[float, ...], folds: int = 5, c: float = 0.03,
-                 drop: frozenset[str] = frozenset()) -> dict[str, Any]:
+                 drop: str = "") -> dict[str, Any]:
     """Each answerability rule's veto, measured on its own (issue #14: a rule stays where it helps beyond
     the learned decision). Runs collected with the rules as features (their ``rule_<kind>`` counts) give
     out-of-fold p(correct); per threshold, the chain's macro figures when every rule vetoes, and, for each
@@ -194,12 +209,8 @@ def ablate_rules(paths: list[Path], thresholds: tuple[float, ...], folds: int = 
     from rag.answer.answerable import RULE_KINDS
 
     examples, items = load_examples(paths)
-    names = sorted(set().union(*(e["features"] for e in examples)) - drop)
-    p_oof = oof(examples, names, c, min(folds, len({e["group"] for e in examples})))
-    idx = {(e["run"], e["id"]): k for k, e in enumerate(examples)}
-    keyed = [(it["run"], it["id"]) for it in items]
-    p_by = {i: float(p_oof[idx[k]]) for i, k in enumerate(keyed) if k in idx}
-    y_by = {i: int(examples[idx[k]]["y"]) for i, k in enumerate(keyed) if k in idx}
+    p_oof = oof(examples, feature_names(examples, drop), c, min(folds, len({e["group"] for e in examples})))
+    p_by, y_by = by_item(examples, items, p_oof)
 
     def vetoing(exempt: set[str]) -> list[dict[str, Any]]:
         out = []
@@ -241,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.add_argument("--drop", default="", help="comma-separated features left out of the fit")
         a = ap.parse_args(argv)
         print(json.dumps(ablate_rules(a.runs, tuple(float(t) for t in a.thresholds.split(",")),
-                                      drop=frozenset(f for f in a.drop.split(",") if f)), indent=1))
+                                      drop=a.drop), indent=1))
         return 0
     if argv and argv[0] == "apply":
         ap = argparse.ArgumentParser(description="what-if: a decision model applied to collected runs")
@@ -266,13 +277,9 @@ def main(argv: list[str] | None = None) -> int:
     examples, items = load_examples(args.runs)
     if len(examples) < 20:
         raise SystemExit(f"only {len(examples)} examples with a candidate answer: run more dev questions")
-    # every feature any run reported (runs collected before a feature existed lack it: it is 0 there)
-    dropped = {f for f in args.drop.split(",") if f}
-    names = sorted(set().union(*(e["features"] for e in examples)) - dropped)
+    names = feature_names(examples, args.drop)
     y = np.array([e["y"] for e in examples])
     folds = min(args.folds, len({e["group"] for e in examples}))
-    idx = {(e["run"], e["id"]): k for k, e in enumerate(examples)}
-    keyed = [(it["run"], it["id"]) for it in items]
 
     report: dict[str, Any] = {"examples": len(examples), "positives": int(y.sum()), "items": len(items),
                               "groups": len({e["group"] for e in examples}), "folds": folds, "cv": {}}
@@ -285,8 +292,7 @@ def main(argv: list[str] | None = None) -> int:
             best = (c, auc, p_oof)
     assert best is not None, "every example has the same label"
     c, auc, p_oof = best
-    p_by = {i: float(p_oof[idx[k]]) for i, k in enumerate(keyed) if k in idx}
-    y_by = {i: int(examples[idx[k]]["y"]) for i, k in enumerate(keyed) if k in idx}
+    p_by, y_by = by_item(examples, items, p_oof)
     choices = {}
     for veto in (False, True):
         t, fig = choose_threshold(items, p_by, y_by, args.target_wrong, veto, args.max_false_refusals)
