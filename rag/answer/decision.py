@@ -21,7 +21,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from rag.answer.answerable import RULE_KINDS
 from rag.knobs import DEFAULT_KNOBS
 from rag.question import QuestionAnalysis, gives_kind, is_short_answer
 from rag.text.lexical import content_set
@@ -57,6 +56,8 @@ class DecisionInput:
 
 def features(d: DecisionInput) -> dict[str, float]:
     """Numeric features of one candidate answer (names are the model file's ``features``)."""
+    from rag.answer.answerable import RULE_KINDS  # lazy: importing the chain must not load the rules
+
     items = d.items
     by_n = {it.n: it for it in items}
     cited = [by_n[n] for s in d.sentences for n in s.cites if n in by_n]
