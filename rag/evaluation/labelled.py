@@ -72,12 +72,12 @@ def cited_claims(row: dict[str, Any]) -> tuple[str, list[tuple[str, list[str]]]]
 def support_scorer_says(row: dict[str, Any], scorer, short_words: int | None = None) -> bool:
     """The product's support scorer on a labelled answer: every sentence supported by what it cites.
     ``short_words``: ``Settings.short_answer_words`` (default: its default)."""
-    from rag.answer.verify import as_claim
+    from rag.evaluation.claims import eval_claim
     from rag.knobs import DEFAULT_KNOBS
 
     words = DEFAULT_KNOBS.short_answer_words if short_words is None else short_words
     question, claims = cited_claims(row)
-    return bool(claims) and all(ev and scorer.score(as_claim(sent, question, words), ev).supported
+    return bool(claims) and all(ev and scorer.score(eval_claim(sent, question, ev, words), ev).supported
                                 for sent, ev in claims)
 
 

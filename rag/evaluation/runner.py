@@ -259,15 +259,15 @@ def _cited_sentences(text: str, default_cites: list[int], evidence_by_n: dict[in
     """``[(claim, [evidence texts])]`` for an answer whose markers (or ``default_cites``) number the
     evidence: the shape :func:`metrics.faithfulness` takes.
 
-    A fragment answer ("seven") becomes a claim with its question, exactly as verification builds it
-    (``verify.as_claim``): scored bare, "412" would be "supported" by any sentence holding 412.
+    A fragment answer ("seven") becomes a claim with its question (``claims.eval_claim``).
     """
-    from rag.answer.verify import as_claim
+    from rag.evaluation.claims import eval_claim
 
     out = []
     for sent, marks in split_cited(text):
         ns = [n for n in (marks or default_cites) if n in evidence_by_n]
-        out.append((as_claim(sent, question, short_words), [evidence_by_n[n] for n in dict.fromkeys(ns)]))
+        evs = [evidence_by_n[n] for n in dict.fromkeys(ns)]
+        out.append((eval_claim(sent, question, evs, short_words), evs))
     return out
 
 
