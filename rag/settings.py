@@ -356,6 +356,10 @@ class Settings(BaseSettings):
     condense_keep_share: float = setting(
         "llm", 2 / 3, "A rewrite must keep this share of the follow-up's own content words (rounded up), or it "
         "asks something else.")
+    condense_max_answer_words: int = setting(
+        "llm", 4, "A rewrite may take at most this many content words from the assistant's answers and not from "
+        "the user's turns: a pronoun stands for one name (up to 4 words); a rewrite that carries a whole answer "
+        "into the question asks something else, and retrieval then finds the earlier answer again.", ge=0)
     openai_base_url: str | None = setting(
         "llm", None, "Base URL of an OpenAI-compatible server (backend openai).",
         validation_alias=AliasChoices("RAG_OPENAI_BASE_URL", "OPENAI_BASE_URL", "openai_base_url"))

@@ -91,6 +91,17 @@ def heuristic_condense(question: str, history: History, short_words: int = DEFAU
     return question[:m.start()] + repl + question[m.end():]
 
 
+def answer_words_taken(question: str, rewrite: str, history: History) -> int:
+    """Content words a rewrite added that come from the assistant's answers and from no user turn."""
+    from rag.text.lexical import content_set
+
+    users = set(content_set(question))
+    answers: set[str] = set()
+    for role, text in history:
+        (users if role == "user" else answers).update(content_set(text))
+    return len((set(content_set(rewrite)) - users) & answers)
+
+
 _WH = re.compile(r"\b(who|whom|whose|what|which|when|where|why|how)\b", re.I)
 
 
@@ -215,7 +226,8 @@ class AnswerChain:
                 out = out.strip().strip('"').split("\n")[0].strip()
                 if (s.condense_min_chars <= len(out) <= s.condense_max_chars and not looks_like_refusal(out)
                         and keeps_question(question, out, s.condense_keep_share)
-                        and not person_became_thing(question, out)):
+                        and not person_became_thing(question, out)
+                        and answer_words_taken(question, out, history) <= s.condense_max_answer_words):
                     return same_question_word(question, out)
                 log.info("condensed question %r dropped (not the same question as %r)", out[:120], question)
             except RagError as exc:

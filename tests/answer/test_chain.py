@@ -549,3 +549,32 @@ def test_self_check_continues_the_answer_conversation_and_feeds_the_decision(see
     ans = chain.answer("How many mortar rounds landed in the embassy compound?")
     assert not any("supported" in str(m[-1].get("content")) for m in fake.calls)
     assert ans.decision["features"]["has_self_check"] == 0.0
+
+
+def test_a_rewrite_that_carries_the_previous_answer_into_the_question_is_dropped(seed_assistant):
+    """A pronoun stands for one name: a rewrite adding a whole earlier answer asks something else (and
+    retrieval then finds that answer's sentence again), so the heuristic rewrite is used instead."""
+    from rag.answer.chain import answer_words_taken
+
+    history = [("user", "What did the minister condemn?"),
+               ("assistant", "Rocket attacks by two armed groups on the northern garrison [1]")]
+    carried = "Who did the minister speak to about rocket attacks by two armed groups on the northern garrison?"
+    assert answer_words_taken("Who did she speak to?", carried, history) == 7  # rocket..garrison, "two" too
+    assert answer_words_taken("Who did she speak to?", "Who did the minister speak to?", history) == 0
+    # a name taken from a short answer is what resolving "its" means
+    short = [("user", "Which firm built the bridge?"), ("assistant", "Harlow Tidewell Engineering [1]")]
+    assert answer_words_taken("Who leads it?", "Who leads Harlow Tidewell Engineering?", short) == 3
+
+    class Rewriter(ScriptedLLM):
+        def complete_text(self, messages, max_tokens=160):
+            return self.rewrite
+
+    fake = Rewriter("x", [1])
+    chain = _with_fake(seed_assistant, fake)
+    hist = [("user", "What did Lloyd Austin condemn?"),
+            ("assistant", "Iran-aligned armed groups Kata'ib Hezbollah and Harakat Hezbollah al-Nujaba [1]")]
+    fake.rewrite = ("Who did Lloyd Austin speak to on the phone about Iran-aligned armed groups Kata'ib "
+                    "Hezbollah and Harakat Hezbollah al-Nujaba?")
+    assert chain.condense("Who did he speak to on the phone?", hist) == "Who did Lloyd Austin speak to on the phone?"
+    fake.rewrite = "Who did Lloyd Austin speak to on the phone?"
+    assert chain.condense("Who did he speak to on the phone?", hist) == fake.rewrite
