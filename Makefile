@@ -4,7 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 NEWSRAG := $(VENV)/bin/newsrag
-MODEL ?= qwen2.5-coder-0.5b
+MODEL ?= qwen2.5-coder-1.5b
+# the 0.5B stays installed for the tests that exercise a second registered model
+SMALL_MODEL ?= qwen2.5-coder-0.5b
 TEST_MODEL ?= smollm2-135m
 PYTEST_ARGS ?=
 
@@ -36,6 +38,7 @@ models: setup
 
 test-models: setup
 	$(PY) -m rag.models install $(TEST_MODEL)
+	$(PY) -m rag.models install $(SMALL_MODEL)
 	$(PY) -m rag.models install $(MODEL)
 
 # Debian packages the browser tests need (root, or sudo when available).

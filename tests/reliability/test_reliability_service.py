@@ -608,7 +608,7 @@ def test_missing_local_model_is_a_clear_error_through_api_and_cli(bridges_index,
         with pytest.raises(ModelNotInstalledError) as exc:
             a.ask(BRIDGES[0]["q1"], backend="local")
         msg = str(exc.value)
-        assert "python -m rag.models install qwen2.5-coder-0.5b" in msg and "--backend extractive" in msg
+        assert "python -m rag.models install qwen2.5-coder-1.5b" in msg and "--backend extractive" in msg
         # the same assistant still answers with the extractive backend
         assert BRIDGES[0]["cables"] in a.ask(BRIDGES[0]["q1"]).text
     finally:
@@ -616,7 +616,7 @@ def test_missing_local_model_is_a_clear_error_through_api_and_cli(bridges_index,
     proc = _cli("ask", BRIDGES[0]["q1"], "--backend", "local", "--index", str(bridges_index),
                 RAG_MODEL_DIR=str(empty))
     assert proc.returncode == 2
-    assert "python -m rag.models install qwen2.5-coder-0.5b" in proc.stderr and "Traceback" not in proc.stderr
+    assert "python -m rag.models install qwen2.5-coder-1.5b" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_corrupted_local_model_is_refused_through_api_and_cli(bridges_index, tmp_path):
