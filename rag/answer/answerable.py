@@ -41,70 +41,14 @@ from rag.question import premise_verbs
 from rag.support import weighted_recall
 from rag.text import lexical as tu
 from rag.text.sentences import sentences, split_sentences
+from rag.text.words import words
 
 log = logging.getLogger(__name__)
 
 # Words that say what kind of answer is wanted, not what it is about.
-_GENERIC_SLOT = {
-    "name",
-    "kind",
-    "type",
-    "sort",
-    "number",
-    "amount",
-    "way",
-    "thing",
-    "one",
-    "ones",
-    "part",
-    "reason",
-    "year",
-    "date",
-    "day",
-    "time",
-    "period",
-    "percentage",
-    "percent",
-    "term",
-    "word",
-    "role",
-    "purpose",
-    "result",
-    "effect",
-    "cause",
-    "example",
-    "form",
-    "method",
-    "process",
-    "level",
-    "size",
-    "value",
-    "happen",
-    "happened",
-    "do",
-    "did",
-    "does",
-    "mean",
-    "means",
-    "called",
-    "many",
-    "much",
-    "long",
-    "far",
-    "often",
-    "old",
-    "big",
-    "large",
-    "else",
-    "other",
-    "main",
-    "primary",
-    "first",
-    "last",
-    "different",
-}
+_GENERIC_SLOT = set(words("answerable", "generic_slot"))
 _COUNT_OF_ANSWER = re.compile(r"\b(?:the|what|which|name|list|give|are|were)\s+$", re.I)
-_QUESTION_WORDS = {"what", "which", "who", "whom", "whose", "when", "where", "why", "how"}
+_QUESTION_WORDS = set(words("answerable", "question_words"))
 _SLOT_PATTERNS = [
     # "what is the name of the US ambassador to Iraq" -> "US ambassador"
     re.compile(
@@ -365,7 +309,7 @@ _WITHHELD = re.compile(
 )
 
 
-_PRONOUN_OBJECT = {"it", "them", "which", "this", "that", "those", "these", "who", "whom", "details", "any"}
+_PRONOUN_OBJECT = set(words("answerable", "pronoun_object"))
 
 
 def _withheld_object(sentence: str, m: re.Match) -> str:
