@@ -7,7 +7,8 @@ extractive run of the same questions (same data set, split, limit and seed, coll
 ``RAG_ANSWERABILITY_RULES=feature RAG_DECISION_THRESHOLD=0``) has the verdict a local-model run had. That
 holds per item only where both runs asked the same standalone question of the same evidence: each item's
 ``rules_ok``, ``rule_reasons`` and ``withheld`` features must agree (a follow-up condensed differently by
-the model does not). Items that disagree are reported and, by default, left out of the output.
+the model does not). Items that disagree are reported and, by default, left out of the output. An item no
+rule objected to needs no other run: every count is 0.
 
     python -m rag.evaluation.join_rule_kinds LOCAL.json EXTRACTIVE.json --out LOCAL-with-kinds.json
 """
@@ -35,6 +36,8 @@ def join(target: dict[str, Any], source: dict[str, Any], keep_mismatched: bool =
     if differ:
         raise SystemExit(f"the runs are not of the same questions: {differ}")
     by_id = {rec["id"]: rec for rec in source["items"]}
+    kinds_named = sorted({k for rec in source["items"] for k in (_features(rec) or {})
+                          if k.startswith("rule_") and k != "rule_reasons"})
     items, report = [], {"items": len(target["items"]), "joined": 0, "no_features": [], "missing": [],
                          "mismatched": []}
     for rec in target["items"]:
@@ -42,6 +45,11 @@ def join(target: dict[str, Any], source: dict[str, Any], keep_mismatched: bool =
         if f is None:
             report["no_features"].append(rec["id"])  # no candidate answer: nothing for the decision to weigh
             items.append(rec)
+            continue
+        if f.get("rules_ok", 1) and not f.get("rule_reasons", 0):
+            # no rule objected: every count is 0, whatever the other run saw
+            items.append({**rec, "decision": {**rec["decision"], "features": {**f, **dict.fromkeys(kinds_named, 0.0)}}})
+            report["joined"] += 1
             continue
         g = _features(other) if other else None
         if g is None:
@@ -54,7 +62,7 @@ def join(target: dict[str, Any], source: dict[str, Any], keep_mismatched: bool =
             report["mismatched"].append({"id": rec["id"], "question": rec.get("question"), "differ": diff})
             if not keep_mismatched:
                 continue
-        kinds = {k: v for k, v in g.items() if k.startswith("rule_") and k != "rule_reasons"}
+        kinds = {k: g.get(k, 0.0) for k in kinds_named}
         items.append({**rec, "decision": {**rec["decision"], "features": {**f, **kinds}}})
         report["joined"] += 1
     return {**target, "items": items, "rule_kinds_from": source.get("_path", "")}, report

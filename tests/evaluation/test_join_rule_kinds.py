@@ -15,19 +15,21 @@ def _item(id_, q, ok, reasons, kinds=None, withheld=0.0):
 
 
 def test_join_copies_kinds_and_leaves_out_disagreeing_items():
-    target = _run([_item("a", "Q1", 0.0, 1.0), _item("b", "Q2", 1.0, 0.0), _item("c", "Q3", 1.0, 0.0),
-                   {"id": "d", "decision": None}])
+    target = _run([_item("a", "Q1", 0.0, 1.0), _item("b", "Q2", 0.0, 1.0), _item("c", "Q3", 0.0, 1.0),
+                   {"id": "d", "decision": None}, _item("e", "Q5", 1.0, 0.0), _item("f", "Q6", 0.0, 1.0)])
     source = _run([_item("a", "Q1", 0.0, 1.0, {"rule_polarity": 1.0, "rule_name": 0.0}),
-                   _item("b", "Q2 condensed otherwise", 1.0, 0.0, {"rule_polarity": 0.0}),
-                   _item("c", "Q3", 1.0, 0.0, {"rule_polarity": 0.0}, withheld=1.0)])
+                   _item("b", "Q2 condensed otherwise", 0.0, 1.0, {"rule_polarity": 1.0}),
+                   _item("c", "Q3", 0.0, 1.0, {"rule_polarity": 1.0}, withheld=1.0),
+                   _item("e", "Q5 condensed otherwise", 0.0, 1.0, {"rule_name": 1.0})])
     out, report = join(target, source)
-    ids = [it["id"] for it in out["items"]]
-    assert ids == ["a", "d"]  # "d" has no candidate: kept as it is
-    assert out["items"][0]["decision"]["features"]["rule_polarity"] == 1.0
-    assert out["items"][0]["decision"]["features"]["rule_reasons"] == 1.0  # the target's own
-    assert [m["id"] for m in report["mismatched"]] == ["b", "c"] and report["joined"] == 1
+    got = {it["id"]: (it["decision"] or {}).get("features") for it in out["items"]}
+    assert list(got) == ["a", "d", "e"]  # "d" has no candidate: kept as it is; "f" is not in the source
+    assert got["a"]["rule_polarity"] == 1.0 and got["a"]["rule_name"] == 0.0
+    assert got["a"]["rule_reasons"] == 1.0  # the target's own
+    assert got["e"]["rule_polarity"] == got["e"]["rule_name"] == 0.0  # no objection: nothing to join
+    assert [m["id"] for m in report["mismatched"]] == ["b", "c"] and report["missing"] == ["f"]
     kept, _ = join(target, source, keep_mismatched=True)
-    assert [it["id"] for it in kept["items"]] == ["a", "b", "c", "d"]
+    assert [it["id"] for it in kept["items"]] == ["a", "b", "c", "d", "e"]
 
 
 def test_join_refuses_runs_of_other_questions():
