@@ -40,8 +40,9 @@ import logging
 import re
 from dataclasses import dataclass, field
 
+from rag.answer.evidence import pool_idf_overlap
 from rag.knobs import DEFAULT_KNOBS, Knobs
-from rag.question import premise_verbs
+from rag.question import analyse, question_terms
 from rag.support import weighted_recall
 from rag.text import lexical as tu
 from rag.text.sentences import sentences, split_sentences
@@ -125,7 +126,8 @@ def check(question: str, evidence: list[str], best_score: float | None = None, m
     ev_stems = set(tu.stems(joined))
 
     # names
-    names = [e.text for e in tu.extract_entities(question) if e.text.lower() not in _QUESTION_WORDS]
+    asked = analyse(question)  # the question's names and premise, parsed once for the whole chain
+    names = [n for n in asked.names if n.lower() not in _QUESTION_WORDS]
     for name in names:
         if not tu.entity_in(name, joined):
             objects("name", f"name '{name}' not in the evidence")
@@ -158,7 +160,7 @@ def check(question: str, evidence: list[str], best_score: float | None = None, m
                 missing.append(w)
 
     # the premise of a "when/after she <did something>" clause must be in the evidence
-    verbs = premise_verbs(question)
+    verbs = asked.premise
     if verbs:
         # ... and reported of someone the question names: "Brandt conceded defeat" is not a report that
         # Okafor conceded
@@ -307,9 +309,6 @@ def withheld(question: str, sentences: list[str], knobs: Knobs = DEFAULT_KNOBS) 
     (weighted by rarity among the evidence), and the sentence must match the question better than any
     other evidence sentence, so a withheld detail next to a stated answer ("the company has offered 4
     percent" / "declined to say whether it would improve its offer") does not block the answer."""
-    from rag.answer.evidence import pool_idf_overlap
-    from rag.question import question_terms
-
     if _WITHHELD.search(question) or not sentences:
         return ""
     terms = question_terms(question)[1] - _GENERIC_SLOT
