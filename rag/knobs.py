@@ -32,7 +32,6 @@ class Knobs:
     evidence_answer_type_bonus: float = _default("evidence_answer_type_bonus")
     # answerability rules (rag/answer/answerable.py)
     min_question_coverage: float = _default("min_question_coverage")
-    min_sentence_coverage: float = _default("min_sentence_coverage")
     polarity_sentences: int = _default("polarity_sentences")
     answer_size_max: int = _default("answer_size_max")
     withheld_min_overlap: float = _default("withheld_min_overlap")

@@ -14,6 +14,7 @@ from functools import lru_cache
 from rag.knobs import DEFAULT_KNOBS
 from rag.text import lexical as tu
 from rag.text.lexical import content_set, content_stems, extract_entities, number_values
+from rag.text.words import words
 
 
 def is_short_answer(text: str, max_words: int = DEFAULT_KNOBS.short_answer_words) -> bool:
@@ -143,7 +144,7 @@ def gives_kind(kind: str, text: str, evidence: str = "", question: str = "") -> 
 _PREMISE_CLAUSE = re.compile(r"\b(?:when|after|before|while|once)\s+([^,?;]+)", re.I)
 _WHY_NAME_VERB = re.compile(r"^\s*[Ww]hy\s+(?:did|does|do)\s+((?:[A-Z][\w'’.-]*\s+)+)([a-z]+)\b")
 # past tenses spelt like the present: "when the embankment burst" reports a burst
-_SAME_FORM_PAST = {"burst", "cut", "hit", "put", "shut", "quit", "split", "spread", "struck", "cast", "upset"}
+_SAME_FORM_PAST = set(words("question", "same_form_past"))
 
 
 def premise_verbs(question: str) -> list[str]:

@@ -168,7 +168,8 @@ class Settings(BaseSettings):
         "evidence", 4, "Evidence sentences shown to an LLM (the best first): prompt processing dominates a "
         "CPU model's latency, ~10 ms per token on two cores.", ge=1, le=20)
     min_evidence_score: float = setting(
-        "evidence", 0.30, "Best evidence score below which the question is refused.")
+        "evidence", 0.30, "No longer read: the answerability rule that refused below this best evidence score "
+        "was deleted (it refused no dev question, issue #14 item 4); kept while the chain still passes it.")
     evidence_min_chars: int = setting(
         "evidence", 12, "Shorter sentences (headline fragments, datelines) are never evidence.", ge=0)
     evidence_dense_weight: float = setting(
@@ -213,8 +214,6 @@ class Settings(BaseSettings):
     min_question_coverage: float = setting(
         "answer_check", 0.4, "Answerability rule: share of the question's content words (weighted by "
         "length) the evidence must hold.")
-    min_sentence_coverage: float = setting(
-        "answer_check", 0.3, "Answerability rule: share of them the best single evidence sentence must hold.")
     polarity_sentences: int = setting(
         "answer_check", 2, "Answerability rule: the best-covering evidence sentences whose negation and "
         "antonyms are compared with the question's.", ge=1)

@@ -72,6 +72,7 @@ from typing import TYPE_CHECKING
 from rag.knobs import DEFAULT_KNOBS, Knobs
 from rag.text import lexical as tu
 from rag.text.sentences import sentences
+from rag.text.words import words
 
 if TYPE_CHECKING:
     import numpy as np
@@ -80,64 +81,11 @@ log = logging.getLogger(__name__)
 
 _EMB_CACHE_SIZE = 8192
 
-SPEECH_VERBS = (
-    "said",
-    "says",
-    "say",
-    "told",
-    "tells",
-    "stated",
-    "added",
-    "adds",
-    "warned",
-    "warns",
-    "announced",
-    "announces",
-    "declared",
-    "declares",
-    "noted",
-    "argued",
-    "argues",
-    "insisted",
-    "insists",
-    "vowed",
-    "vows",
-    "wrote",
-    "writes",
-    "tweeted",
-    "explained",
-    "explains",
-    "asserted",
-    "stressed",
-    "emphasized",
-    "emphasised",
-    "acknowledged",
-    "urged",
-    "urges",
-    "cautioned",
-    "predicted",
-    "testified",
-)
+SPEECH_VERBS = tuple(words("support", "speech_verbs"))
 _SPEECH_RE = re.compile(r"\b(" + "|".join(SPEECH_VERBS) + r")\b")
 _ACCORDING_RE = re.compile(r"\baccording to\s+((?:the\s+)?[^,.;:]{2,60})", re.IGNORECASE)
-_PRONOUNS = {"he", "she", "they", "it", "we", "i", "you", "who", "which", "that"}
-_SUBJECT_SKIP = {
-    "also",
-    "has",
-    "have",
-    "had",
-    "previously",
-    "later",
-    "then",
-    "again",
-    "further",
-    "repeatedly",
-    "publicly",
-    "once",
-    "reportedly",
-    "was",
-    "is",
-}
+_PRONOUNS = set(words("support", "pronouns"))
+_SUBJECT_SKIP = set(words("support", "subject_skip"))
 
 
 @dataclass
@@ -210,46 +158,7 @@ def weighted_recall(claim: list[str], have: set[str], knobs: Knobs = DEFAULT_KNO
 _PERIOD_AFTER = re.compile(
     r"\s+(?:quarter|half|round|phase|stage|leg|term|season|day|week|month|year)\b", re.I
 )
-UNITS = {
-    tu.stem(u)
-    for u in (
-        "second",
-        "minute",
-        "hour",
-        "day",
-        "week",
-        "month",
-        "year",
-        "decade",
-        "century",
-        "percent",
-        "point",
-        "metre",
-        "meter",
-        "kilometre",
-        "kilometer",
-        "km",
-        "mile",
-        "foot",
-        "feet",
-        "inch",
-        "kilogram",
-        "kg",
-        "gram",
-        "tonne",
-        "ton",
-        "pound",
-        "litre",
-        "liter",
-        "gallon",
-        "dollar",
-        "euro",
-        "cent",
-        "degree",
-        "acre",
-        "hectare",
-    )
-}
+UNITS = {tu.stem(u) for u in words("support", "units")}
 
 
 def _check_numbers(claim: str, ev: _Text, region_text: str) -> tuple[list[str], list[str]]:
@@ -523,7 +432,7 @@ class _NumCtx:
     skip: bool  # a date part or a year: not bound to what follows
 
 
-_PLACE_PREPS = {"in", "at", "on", "from", "to", "for", "by", "against", "near", "inside", "outside"}
+_PLACE_PREPS = set(words("support", "place_prepositions"))
 
 
 def _number_contexts(text: str, n_after: int) -> list[_NumCtx]:

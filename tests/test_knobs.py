@@ -81,9 +81,9 @@ def test_a_knob_changes_the_outcome():
 
     ev = ["The bridge over the river opened on Monday after six years of work."]
     question = "When did the bridge over the river open to traffic and to cyclists?"
-    assert check(question, ev, 1.0, 0.0).answerable
+    assert check(question, ev).answerable
     strict = Knobs(**{**vars(DEFAULT_KNOBS), "min_question_coverage": 0.99})
-    assert not check(question, ev, 1.0, 0.0, knobs=strict).answerable
+    assert not check(question, ev, knobs=strict).answerable
 
     # lexical only (no embedder): raw = 0.7143 here, mapped to (raw - raw_zero) / (1 - raw_zero)
     claim, evidence = "The bridge opened on Monday to cyclists.", "The bridge over the river opened on Monday."

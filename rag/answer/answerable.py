@@ -2,27 +2,31 @@
 
 A retrieved sentence can be *about* the question's topic without answering it: asked for "the name
 of the US ambassador to Iraq", an article about attacks on the US embassy in Iraq is on topic and
-scores well, yet says nothing about an ambassador. Refusing here is cheaper and safer than letting
-a small model improvise. The rules (each failure adds a reason; ``missing`` lists what was absent):
+scores well, yet says nothing about an ambassador. The answer-or-refuse decision
+(:mod:`rag.answer.decision`) weighs every rule's objection; these rules also veto, and each stays only
+because grouped cross-validation over articles shows its veto helps beyond that decision on the dev runs
+(``python -m rag.evaluation.train_decision ablate-rules``, ``eval/reports/decision/rule-ablation-*.json``).
+Each objection adds a reason and names its kind (:data:`RULE_KINDS`); ``missing`` lists what was absent:
 
-1. ``score``: the best evidence score must reach ``min_score`` (the retrieval/selection scale).
-2. ``entity``: every name in the question must occur in the evidence (case, possessives,
-   "U.S."/"US"/"United States", plurals, "Iraq"/"Iraqi" and surname-only forms are tolerated).
-   Question words ("What", "Who", "How") are never names.
-3. ``number``/``date``: every number, year, month and weekday of the question must occur (except
-   the size of the answer: "what are the two sources ...").
-4. ``polarity``: a negated question ("which group did not ...") needs a negation in the evidence
-   sentence that carries it; a question word whose opposite the evidence uses instead ("away" vs
-   "towards", "armed" vs "disarmed") fails.
-5. ``slot``: the role whose holder is asked for — the head noun after "name of the" or "who is
-   the" ("ambassador" in "the name of the US ambassador to Iraq") — must occur in the evidence.
-   (Answer-type nouns, as in "which country" or "how many times", are not required: evidence
-   names the country without the word "country".)
-6. ``premise``: the past-tense verb of a "when/after/before ..." clause ("when she conceded the
-   election") must occur in the evidence: the question takes that event for granted.
-7. ``coverage``: at least ``min_question_coverage`` of the question's content words (stemmed, weighted
-   by length) must occur in the evidence, and the best single evidence sentence must hold at least
-   ``min_sentence_coverage`` of them.
+- ``name``: every name in the question must occur in the evidence (case, possessives,
+  "U.S."/"US"/"United States", plurals, "Iraq"/"Iraqi" and surname-only forms are tolerated).
+  Question words ("What", "Who", "How") are never names.
+- ``number``: every number of the question must occur (except the size of the answer: "what are the
+  two sources ...").
+- ``coverage``: at least ``min_question_coverage`` of the question's content words (stemmed, weighted
+  by length) must occur in the evidence.
+- ``slot``: the role whose holder is asked for — the head noun after "name of the" or "who is
+  the" ("ambassador" in "the name of the US ambassador to Iraq") — must occur in the evidence.
+  (Answer-type nouns, as in "which country" or "how many times", are not required: evidence
+  names the country without the word "country".)
+- ``premise``: the past-tense verb of a "when/after/before ..." clause ("when she conceded the
+  election") must occur in the evidence: the question takes that event for granted.
+- ``polarity``: a negated question ("which group did not ...") needs a negation in the evidence
+  sentence that carries it; a question word whose opposite the evidence uses instead ("away" vs
+  "towards", "armed" vs "disarmed") fails.
+
+Deleted because their veto changed no outcome on any dev run (issue #14 item 4): the evidence-score
+floor, the date rule (months, weekdays) and the best-single-sentence coverage.
 
 The numbers are Settings fields (group "answer check"), passed down as :class:`rag.knobs.Knobs`.
 
@@ -36,75 +40,20 @@ import logging
 import re
 from dataclasses import dataclass, field
 
+from rag.answer.evidence import pool_idf_overlap
 from rag.knobs import DEFAULT_KNOBS, Knobs
-from rag.question import premise_verbs
+from rag.question import analyse, question_terms
 from rag.support import weighted_recall
 from rag.text import lexical as tu
 from rag.text.sentences import sentences, split_sentences
+from rag.text.words import words
 
 log = logging.getLogger(__name__)
 
 # Words that say what kind of answer is wanted, not what it is about.
-_GENERIC_SLOT = {
-    "name",
-    "kind",
-    "type",
-    "sort",
-    "number",
-    "amount",
-    "way",
-    "thing",
-    "one",
-    "ones",
-    "part",
-    "reason",
-    "year",
-    "date",
-    "day",
-    "time",
-    "period",
-    "percentage",
-    "percent",
-    "term",
-    "word",
-    "role",
-    "purpose",
-    "result",
-    "effect",
-    "cause",
-    "example",
-    "form",
-    "method",
-    "process",
-    "level",
-    "size",
-    "value",
-    "happen",
-    "happened",
-    "do",
-    "did",
-    "does",
-    "mean",
-    "means",
-    "called",
-    "many",
-    "much",
-    "long",
-    "far",
-    "often",
-    "old",
-    "big",
-    "large",
-    "else",
-    "other",
-    "main",
-    "primary",
-    "first",
-    "last",
-    "different",
-}
+_GENERIC_SLOT = set(words("answerable", "generic_slot"))
 _COUNT_OF_ANSWER = re.compile(r"\b(?:the|what|which|name|list|give|are|were)\s+$", re.I)
-_QUESTION_WORDS = {"what", "which", "who", "whom", "whose", "when", "where", "why", "how"}
+_QUESTION_WORDS = set(words("answerable", "question_words"))
 _SLOT_PATTERNS = [
     # "what is the name of the US ambassador to Iraq" -> "US ambassador"
     re.compile(
@@ -126,7 +75,8 @@ _SLOT_PATTERNS = [
 class Answerability:
     """The verdict: ``answerable``, human-readable ``reasons`` when not, and the ``missing`` terms.
     ``kinds[i]`` names the rule behind ``reasons[i]`` (one of :data:`RULE_KINDS`), so each rule's effect can
-    be measured on its own (the decision records them)."""
+    be measured on its own (the decision records them). No evidence at all is no rule's objection: its
+    reason has no kind."""
 
     answerable: bool
     reasons: list[str] = field(default_factory=list)
@@ -135,7 +85,7 @@ class Answerability:
 
 
 # the rules of check(), by the kind of objection each makes
-RULE_KINDS = ("score", "name", "number", "date", "coverage", "sentence_coverage", "slot", "premise", "polarity")
+RULE_KINDS = ("name", "number", "coverage", "slot", "premise", "polarity")
 
 
 def question_slot(question: str) -> list[str]:
@@ -157,9 +107,11 @@ def _has(stem_set: set[str], word: str) -> bool:
     return st in stem_set or any(tu._tok_match(st, h) for h in stem_set if h[:3] == st[:3])
 
 
-def check(question: str, evidence: list[str], best_score: float, min_score: float,
+def check(question: str, evidence: list[str], best_score: float | None = None, min_score: float | None = None,
           knobs: Knobs = DEFAULT_KNOBS) -> Answerability:
-    """Whether ``evidence`` (sentences) can answer ``question`` — deterministic rules, no model."""
+    """Whether ``evidence`` (sentences) can answer ``question`` — deterministic rules, no model.
+    ``best_score``/``min_score`` are not read (the evidence-score rule was deleted); the chain still
+    passes them."""
     reasons: list[str] = []
     kinds: list[str] = []
     missing: list[str] = []
@@ -169,20 +121,19 @@ def check(question: str, evidence: list[str], best_score: float, min_score: floa
         reasons.append(reason)
     ev = [e for e in evidence if e and e.strip()]
     if not ev:
-        return Answerability(False, ["no evidence"], [], ["score"])
-    if best_score < min_score:
-        objects("score", f"best evidence score {best_score:.2f} < {min_score:.2f}")
+        return Answerability(False, ["no evidence"], [], [])
     joined = " ".join(ev)
     ev_stems = set(tu.stems(joined))
 
     # names
-    names = [e.text for e in tu.extract_entities(question) if e.text.lower() not in _QUESTION_WORDS]
+    asked = analyse(question)  # the question's names and premise, parsed once for the whole chain
+    names = [n for n in asked.names if n.lower() not in _QUESTION_WORDS]
     for name in names:
         if not tu.entity_in(name, joined):
             objects("name", f"name '{name}' not in the evidence")
             missing.append(name)
 
-    # numbers and dates
+    # numbers
     ev_nums = tu.number_values(joined, permissive=True)
     for n in tu.extract_numbers(question):
         if n.text.lower() == "first":
@@ -192,25 +143,14 @@ def check(question: str, evidence: list[str], best_score: float, min_score: floa
         if round(n.value, 6) not in ev_nums:
             objects("number", f"number {n.text} not in the evidence")
             missing.append(n.text)
-    ev_dates = tu.extract_dates(joined)
-    for d in sorted(tu.extract_dates(question)):
-        if d.startswith(("year:", "decade:")):
-            continue
-        if d not in ev_dates:
-            objects("date", f"date {d} not in the evidence")
-            missing.append(d)
 
     # coverage of content words
     q_terms = [t for t in dict.fromkeys(tu.content_stems(question)) if t not in _GENERIC_SLOT]
     cover = weighted_recall(q_terms, ev_stems, knobs)
-    sent_cover = [(weighted_recall(q_terms, set(tu.stems(s)), knobs), s) for s in ev]
-    best_sent_cover, best_sent = max(sent_cover, key=lambda x: x[0])
     if q_terms and cover < knobs.min_question_coverage:
         absent = [t for t in q_terms if not _has(ev_stems, t)]
         objects("coverage", f"the evidence covers {cover:.0%} of the question's terms")
         missing.extend(a for a in absent if a not in missing)
-    elif q_terms and best_sent_cover < knobs.min_sentence_coverage:
-        objects("sentence_coverage", f"no evidence sentence covers the question ({best_sent_cover:.0%} at best)")
 
     # the asked-for slot
     for w in question_slot(question):
@@ -220,7 +160,7 @@ def check(question: str, evidence: list[str], best_score: float, min_score: floa
                 missing.append(w)
 
     # the premise of a "when/after she <did something>" clause must be in the evidence
-    verbs = premise_verbs(question)
+    verbs = asked.premise
     if verbs:
         # ... and reported of someone the question names: "Brandt conceded defeat" is not a report that
         # Okafor conceded
@@ -233,6 +173,7 @@ def check(question: str, evidence: list[str], best_score: float, min_score: floa
                 missing.append(verb)
 
     # polarity, judged on the evidence sentences that carry the question
+    sent_cover = [(weighted_recall(q_terms, set(tu.stems(s)), knobs), s) for s in ev]
     best_first = sorted(sent_cover, key=lambda x: -x[0])[:knobs.polarity_sentences]
     for reason in _polarity(question, [s for c, s in best_first if c > 0]):
         objects("polarity", reason)
@@ -273,38 +214,21 @@ def _polarity(question: str, sents: list[str]) -> list[str]:
 # --------------------------------------------------------------------------------------------------
 
 
-def squad_report(
-    path: str, limit: int = 300, seed: int = 0, min_score: float | None = None, use_embeddings: bool = True
-) -> dict:
+def squad_report(path: str, limit: int = 300, seed: int = 0) -> dict:
     """Precision/recall of :func:`check` on SQuAD 2.0 questions with the gold paragraph's sentences
-    as evidence and the best question-sentence cosine as ``best_score``."""
+    as evidence."""
     import json
     import random
 
-    from rag.settings import Settings
-
-    if min_score is None:
-        min_score = Settings.model_fields["min_evidence_score"].default
     with open(path, encoding="utf-8") as fh:
         data = json.load(fh)
     qs = [(qa, p["context"]) for a in data["data"] for p in a["paragraphs"] for qa in p["qas"]]
     rng = random.Random(seed)
     qs = rng.sample(qs, min(limit, len(qs)))
-    enc = None
-    if use_embeddings:
-        from rag.index.embeddings import get_embedder
-
-        enc = get_embedder().encode
     tp = fp = tn = fn = 0
     reasons: dict[str, int] = {}
     for qa, ctx in qs:
-        sents = sentences(ctx)
-        if enc is not None:
-            v = enc([qa["question"], *sents])
-            best = float((v[1:] @ v[0]).max()) if len(sents) else 0.0
-        else:
-            best = 1.0
-        verdict = check(qa["question"], sents, best, min_score)
+        verdict = check(qa["question"], sentences(ctx))
         gold = not qa.get("is_impossible", False)
         if verdict.answerable and gold:
             tp += 1
@@ -339,10 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("squad", nargs="?", default="eval/external/squad2/dev-8-articles.json")
     ap.add_argument("--limit", type=int, default=300)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--min-score", type=float, default=None, help="default: Settings.min_evidence_score")
-    ap.add_argument("--no-embed", action="store_true")
     args = ap.parse_args(argv)
-    res = squad_report(args.squad, args.limit, args.seed, args.min_score, not args.no_embed)
+    res = squad_report(args.squad, args.limit, args.seed)
     for k, v in res.items():
         print(f"{k}: {v if not isinstance(v, float) else round(v, 3)}")
     return 0
@@ -365,7 +287,7 @@ _WITHHELD = re.compile(
 )
 
 
-_PRONOUN_OBJECT = {"it", "them", "which", "this", "that", "those", "these", "who", "whom", "details", "any"}
+_PRONOUN_OBJECT = set(words("answerable", "pronoun_object"))
 
 
 def _withheld_object(sentence: str, m: re.Match) -> str:
@@ -387,9 +309,6 @@ def withheld(question: str, sentences: list[str], knobs: Knobs = DEFAULT_KNOBS) 
     (weighted by rarity among the evidence), and the sentence must match the question better than any
     other evidence sentence, so a withheld detail next to a stated answer ("the company has offered 4
     percent" / "declined to say whether it would improve its offer") does not block the answer."""
-    from rag.answer.evidence import pool_idf_overlap
-    from rag.question import question_terms
-
     if _WITHHELD.search(question) or not sentences:
         return ""
     terms = question_terms(question)[1] - _GENERIC_SLOT

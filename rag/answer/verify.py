@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from rag.knobs import DEFAULT_KNOBS, Knobs
 from rag.question import asked_kind, gives_kind, is_short_answer
 from rag.text.sentences import split_sentences
+from rag.text.words import words
 
 _MARKER = re.compile(r"\s*\[(\d{1,3})\]")
 _NO_CONTENT = re.compile(r"^[\W_]*$")
@@ -231,7 +232,7 @@ def _cite_the_named(result: Verification, question: str, items,
 
 _WORD = re.compile(r"[A-Za-z0-9][\w'-]*")
 # "a return ticket": a modifier is the word between a determiner and its noun
-_DETERMINERS = {"a", "an", "the", "its", "his", "her", "their", "this", "that", "each", "every"}
+_DETERMINERS = set(words("verify", "determiners"))
 
 
 def contrasting_modifier(question: str, sentence: str) -> str:

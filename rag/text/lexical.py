@@ -11,6 +11,9 @@ Conventions:
   lemmatised first, "U.S."/"United States" become ``us``, number words become digits);
 - *content stems* are stems minus stopwords (question words included, negations excluded: polarity
   is handled separately by :func:`negation_cues` and :data:`ANTONYMS`).
+
+The word lists (stopwords, irregular forms, number words, months, name parts, antonym pairs) are data,
+``rag/data/words.toml`` (:mod:`rag.text.words`), each bound here once at import.
 """
 
 from __future__ import annotations
@@ -20,144 +23,19 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from rag.text.sentences import split_sentences
+from rag.text.words import words
 
 # ----------------------------------------------------------------------------------------------
 # Tokens and stems
 # ----------------------------------------------------------------------------------------------
 
-STOPWORDS = frozenset(
-    """
-    a about above across after afterwards again against all almost alone along already also although always am
-    among amongst amount an and another any anyhow anyone anything anyway anywhere are around as at be
-    became because become becomes becoming been being beside besides between both but by can could did do
-    does doing done during each either else elsewhere enough etc even ever every everyone everything
-    everywhere few for from further had has have having he hence her here hereby herein hers herself him
-    himself his how however i if in indeed into is it its itself just least less made many may me
-    meanwhile might mine more moreover most mostly much must my myself namely neither nevertheless next
-    now of off often on once only onto or other others otherwise our ours ourselves out over own per
-    perhaps please quite rather re really s same seem seemed seeming seems several she should since so
-    some somehow someone something sometime sometimes somewhere still such t than that the their theirs
-    them themselves then thence there thereafter thereby therefore therein thereupon these they this those
-    though through throughout thru thus to together too toward towards under until up upon us very via
-    was we well were what whatever when whence whenever where whereafter whereas whereby wherein whereupon
-    wherever whether which while whither who whoever whole whom whose why will with within would yet you
-    your yours yourself yourselves also d ll m o ve y its according name named called kind type
-    sort whom whose o'clock
-    """.split()
-)
+STOPWORDS = frozenset(words("tokens", "stopwords"))
 # Direction/comparison words are stopwords for overlap but *not* for polarity (see ANTONYMS).
-NEGATIONS = frozenset(
-    {
-        "not",
-        "no",
-        "never",
-        "n't",
-        "without",
-        "none",
-        "nobody",
-        "nothing",
-        "neither",
-        "nor",
-        "cannot",
-        "nowhere",
-        "nt",
-    }
-)
-NEGATIVE_VERBS = frozenset({"deny", "reject", "refus", "fail", "declin", "dismiss", "oppos", "ban", "deni"})
+NEGATIONS = frozenset(words("tokens", "negations"))
+NEGATIVE_VERBS = frozenset(words("tokens", "negative_verbs"))
 
-# Irregular forms mapped to a lemma before stemming ("rose" and "rise" meet at "rise").
-IRREGULAR = {
-    "rose": "rise",
-    "risen": "rise",
-    "fell": "fall",
-    "fallen": "fall",
-    "won": "win",
-    "lost": "lose",
-    "said": "say",
-    "says": "say",
-    "told": "tell",
-    "went": "go",
-    "gone": "go",
-    "began": "begin",
-    "begun": "begin",
-    "took": "take",
-    "taken": "take",
-    "gave": "give",
-    "given": "give",
-    "came": "come",
-    "saw": "see",
-    "seen": "see",
-    "knew": "know",
-    "known": "know",
-    "thought": "think",
-    "brought": "bring",
-    "bought": "buy",
-    "sold": "sell",
-    "held": "hold",
-    "led": "lead",
-    "left": "leave",
-    "met": "meet",
-    "paid": "pay",
-    "made": "make",
-    "built": "build",
-    "sent": "send",
-    "spent": "spend",
-    "struck": "strike",
-    "fought": "fight",
-    "caught": "catch",
-    "taught": "teach",
-    "found": "find",
-    "grew": "grow",
-    "grown": "grow",
-    "drew": "draw",
-    "drawn": "draw",
-    "wrote": "write",
-    "written": "write",
-    "ran": "run",
-    "shot": "shoot",
-    "hit": "hit",
-    "killed": "kill",
-    "stood": "stand",
-    "kept": "keep",
-    "chose": "choose",
-    "chosen": "choose",
-    "flew": "fly",
-    "flown": "fly",
-    "threw": "throw",
-    "thrown": "throw",
-    "spoke": "speak",
-    "spoken": "speak",
-    "broke": "break",
-    "broken": "break",
-    "fled": "flee",
-    "sought": "seek",
-    "felt": "feel",
-    "heard": "hear",
-    "lay": "lie",
-    "laid": "lay",
-    "lent": "lend",
-    "meant": "mean",
-    "understood": "understand",
-    "became": "become",
-    "wore": "wear",
-    "beat": "beat",
-    "men": "man",
-    "women": "woman",
-    "children": "child",
-    "people": "people",
-    "mice": "mouse",
-    "better": "good",
-    "best": "good",
-    "worse": "bad",
-    "worst": "bad",
-    "towards": "toward",
-    "larger": "large",
-    "largest": "large",
-    "bigger": "big",
-    "biggest": "big",
-}
-# Stems that name the same thing ("American forces" are "US forces").
-STEM_ALIASES = {"american": "us", "america": "us", "usa": "us", "british": "uk", "britain": "uk"}
+IRREGULAR: dict[str, str] = words("tokens", "irregular")
+STEM_ALIASES: dict[str, str] = words("tokens", "stem_aliases")
 # Multi-word / spelling aliases applied to lowercased text before tokenising.
 _PHRASE_ALIASES = [
     (re.compile(r"\bunited states(?: of america)?\b"), "us"),
@@ -293,73 +171,10 @@ def content_set(text: str) -> set[str]:
 # Numbers
 # ----------------------------------------------------------------------------------------------
 
-_UNITS = {
-    "zero": 0,
-    "one": 1,
-    "two": 2,
-    "three": 3,
-    "four": 4,
-    "five": 5,
-    "six": 6,
-    "seven": 7,
-    "eight": 8,
-    "nine": 9,
-    "ten": 10,
-    "eleven": 11,
-    "twelve": 12,
-    "thirteen": 13,
-    "fourteen": 14,
-    "fifteen": 15,
-    "sixteen": 16,
-    "seventeen": 17,
-    "eighteen": 18,
-    "nineteen": 19,
-}
-_TENS = {
-    "twenty": 20,
-    "thirty": 30,
-    "forty": 40,
-    "fifty": 50,
-    "sixty": 60,
-    "seventy": 70,
-    "eighty": 80,
-    "ninety": 90,
-}
-_ORDINALS = {
-    "first": 1,
-    "second": 2,
-    "third": 3,
-    "fourth": 4,
-    "fifth": 5,
-    "sixth": 6,
-    "seventh": 7,
-    "eighth": 8,
-    "ninth": 9,
-    "tenth": 10,
-    "eleventh": 11,
-    "twelfth": 12,
-    "thirteenth": 13,
-    "fourteenth": 14,
-    "fifteenth": 15,
-    "sixteenth": 16,
-    "seventeenth": 17,
-    "eighteenth": 18,
-    "nineteenth": 19,
-    "twentieth": 20,
-    "thirtieth": 30,
-    "fortieth": 40,
-    "fiftieth": 50,
-    "hundredth": 100,
-}
-_SCALES = {
-    "hundred": 100,
-    "thousand": 1_000,
-    "million": 1_000_000,
-    "billion": 1_000_000_000,
-    "trillion": 1_000_000_000_000,
-    "bn": 1_000_000_000,
-    "mn": 1_000_000,
-}
+_UNITS: dict[str, int] = words("numbers", "units")
+_TENS: dict[str, int] = words("numbers", "tens")
+_ORDINALS: dict[str, int] = words("numbers", "ordinals")
+_SCALES: dict[str, int] = words("numbers", "scales")
 _NUM_WORDS: dict[str, float] = {
     **_UNITS,
     **_TENS,
@@ -409,20 +224,7 @@ _WORDNUM_RE = re.compile(
     re.IGNORECASE,
 )
 _ORD_RE = re.compile(r"\b(" + "|".join(sorted(_ORDINALS, key=len, reverse=True)) + r")\b", re.IGNORECASE)
-_SCALE_SUFFIX = {
-    "%": 1,
-    "percent": 1,
-    "per cent": 1,
-    "hundred": 100,
-    "thousand": 1e3,
-    "k": 1e3,
-    "million": 1e6,
-    "m": 1e6,
-    "mn": 1e6,
-    "billion": 1e9,
-    "bn": 1e9,
-    "trillion": 1e12,
-}
+_SCALE_SUFFIX: dict[str, float] = words("numbers", "scale_suffix")
 
 
 def _words_to_number(words: list[str]) -> float | None:
@@ -530,51 +332,8 @@ def number_values(text: str, permissive: bool = False) -> set[float]:
 # Dates
 # ----------------------------------------------------------------------------------------------
 
-MONTHS = {
-    "january": 1,
-    "february": 2,
-    "march": 3,
-    "april": 4,
-    "may": 5,
-    "june": 6,
-    "july": 7,
-    "august": 8,
-    "september": 9,
-    "october": 10,
-    "november": 11,
-    "december": 12,
-    "jan": 1,
-    "feb": 2,
-    "mar": 3,
-    "apr": 4,
-    "jun": 6,
-    "jul": 7,
-    "aug": 8,
-    "sep": 9,
-    "sept": 9,
-    "oct": 10,
-    "nov": 11,
-    "dec": 12,
-}
-WEEKDAYS = {
-    "monday": 1,
-    "tuesday": 2,
-    "wednesday": 3,
-    "thursday": 4,
-    "friday": 5,
-    "saturday": 6,
-    "sunday": 7,
-    "mon": 1,
-    "tue": 2,
-    "tues": 2,
-    "wed": 3,
-    "thu": 4,
-    "thur": 4,
-    "thurs": 4,
-    "fri": 5,
-    "sat": 6,
-    "sun": 7,
-}
+MONTHS: dict[str, int] = words("dates", "months")
+WEEKDAYS: dict[str, int] = words("dates", "weekdays")
 _DATE_WORD_RE = re.compile(r"(?<![A-Za-z])(?:mid-|early-|late-)?([A-Z][a-z]{2,8})(\.)?(?![A-Za-z])")
 
 
@@ -624,120 +383,10 @@ def extract_dates(text: str) -> set[str]:
 # Named entities
 # ----------------------------------------------------------------------------------------------
 
-_CONNECTORS = {
-    "of",
-    "de",
-    "da",
-    "del",
-    "della",
-    "der",
-    "den",
-    "van",
-    "von",
-    "bin",
-    "ibn",
-    "bint",
-    "al",
-    "el",
-    "la",
-    "le",
-    "du",
-    "dos",
-    "das",
-    "di",
-    "abu",
-    "y",
-    "the",
-}
-_NAME_PREFIXES = (
-    "al-",
-    "el-",
-    "ad-",
-    "as-",
-    "ash-",
-    "at-",
-    "az-",
-    "an-",
-    "ar-",
-    "abu-",
-    "bin-",
-    "ibn-",
-    "d'",
-    "o'",
-    "mc",
-    "mac",
-)
+_CONNECTORS = set(words("names", "connectors"))
+_NAME_PREFIXES = tuple(words("names", "prefixes"))
 # Capitalised words that are not names when they open a sentence or stand alone.
-_NOT_ENTITY = (
-    STOPWORDS
-    | {
-        "mr",
-        "mrs",
-        "ms",
-        "dr",
-        "said",
-        "says",
-        "according",
-        "however",
-        "meanwhile",
-        "yes",
-        "no",
-        "not",
-        "name",
-        "give",
-        "list",
-        "tell",
-        "explain",
-        "describe",
-        "please",
-        "did",
-        "does",
-        "do",
-        "is",
-        "are",
-        "was",
-        "were",
-        "can",
-        "could",
-        "will",
-        "would",
-        "should",
-        "has",
-        "have",
-        "had",
-        "in",
-        "on",
-        "at",
-        "january",
-        "february",
-        "april",
-        "june",
-        "july",
-        "august",
-        "september",
-        "october",
-        "november",
-        "december",
-        "monday",
-        "tuesday",
-        "wednesday",
-        "thursday",
-        "friday",
-        "saturday",
-        "sunday",
-        "early",
-        "late",
-        "mid",
-        "today",
-        "yesterday",
-        "tomorrow",
-        "earlier",
-        "later",
-        "last",
-    }
-    | set(MONTHS)
-    | set(WEEKDAYS)
-)
+_NOT_ENTITY = STOPWORDS | set(words("names", "not_names")) | set(MONTHS) | set(WEEKDAYS)
 _WORD_RE = re.compile(r"[A-Za-zÀ-ÖØ-öø-ÿ0-9]+(?:['’\-.][A-Za-zÀ-ÖØ-öø-ÿ0-9]+)*\.?")
 
 
@@ -889,57 +538,7 @@ def _tok_match(a: str, b: str) -> bool:
     return False
 
 
-_GENERIC_NAME_PARTS = {
-    "al",
-    "el",
-    "bin",
-    "ibn",
-    "abu",
-    "de",
-    "van",
-    "von",
-    "da",
-    "di",
-    "le",
-    "la",
-    "du",
-    "of",
-    "the",
-    "and",
-    "mr",
-    "mrs",
-    "ms",
-    "dr",
-    "new",
-    "north",
-    "south",
-    "east",
-    "west",
-    "saint",
-    "st",
-    "king",
-    "queen",
-    "presid",
-    "minist",
-    "prime",
-    "general",
-    "secretari",
-    "group",
-    "forc",
-    "state",
-    "nation",
-    "citi",
-    "univers",
-    "compani",
-    "parti",
-    "armi",
-    "ministri",
-    "council",
-    "court",
-    "depart",
-    "agenc",
-    "bank",
-}
+_GENERIC_NAME_PARTS = set(words("names", "generic_parts"))
 
 
 def _qualifier_conflict(key: list[str], other: list[str]) -> bool:
@@ -997,100 +596,7 @@ def entity_in(name: str, evidence: str | list[str], partial: bool = True) -> boo
 # Polarity: negation cues and antonyms
 # ----------------------------------------------------------------------------------------------
 
-# (positive, negative) lemma pairs; stems are compared, so inflections match ("approved"/"approves").
-# Converse pairs (buy/sell, send/receive, import/export) are left out on purpose: "A sold it to B"
-# and "B bought it from A" say the same thing.
-ANTONYM_PAIRS: list[tuple[str, str]] = [
-    ("toward", "away"),
-    ("arm", "disarm"),
-    ("rise", "fall"),
-    ("increase", "decrease"),
-    ("increase", "cut"),
-    ("raise", "lower"),
-    ("raise", "cut"),
-    ("boost", "cut"),
-    ("gain", "loss"),
-    ("expand", "shrink"),
-    ("strengthen", "weaken"),
-    ("approve", "reject"),
-    ("accept", "reject"),
-    ("approve", "disapprove"),
-    ("agree", "disagree"),
-    ("confirm", "deny"),
-    ("admit", "deny"),
-    ("success", "failure"),
-    ("support", "oppose"),
-    ("win", "lose"),
-    ("victory", "defeat"),
-    ("allow", "ban"),
-    ("allow", "prohibit"),
-    ("allow", "forbid"),
-    ("lift", "impose"),
-    ("include", "exclude"),
-    ("convict", "acquit"),
-    ("guilty", "innocent"),
-    ("legal", "illegal"),
-    ("open", "close"),
-    ("begin", "end"),
-    ("start", "end"),
-    ("start", "stop"),
-    ("continue", "stop"),
-    ("launch", "cancel"),
-    ("introduce", "abolish"),
-    ("create", "destroy"),
-    ("build", "destroy"),
-    ("hire", "fire"),
-    ("deploy", "withdraw"),
-    ("advance", "retreat"),
-    ("arrive", "depart"),
-    ("before", "after"),
-    ("early", "late"),
-    ("first", "last"),
-    ("higher", "lower"),
-    ("high", "low"),
-    ("upper", "lower"),
-    ("more", "fewer"),
-    ("more", "less"),
-    ("most", "least"),
-    ("maximum", "minimum"),
-    ("large", "small"),
-    ("big", "small"),
-    ("long", "short"),
-    ("strong", "weak"),
-    ("fast", "slow"),
-    ("hot", "cold"),
-    ("rich", "poor"),
-    ("wealthy", "poor"),
-    ("alive", "dead"),
-    ("peace", "war"),
-    ("ally", "enemy"),
-    ("friend", "enemy"),
-    ("positive", "negative"),
-    ("good", "bad"),
-    ("true", "false"),
-    ("right", "wrong"),
-    ("majority", "minority"),
-    ("add", "remove"),
-    ("public", "private"),
-    ("internal", "external"),
-    ("domestic", "foreign"),
-    ("possible", "impossible"),
-    ("able", "unable"),
-    ("likely", "unlikely"),
-    ("same", "different"),
-    ("love", "hate"),
-    ("benefit", "harm"),
-    ("help", "hurt"),
-    ("north", "south"),
-    ("east", "west"),
-    ("above", "below"),
-    ("inside", "outside"),
-    ("ascend", "descend"),
-    ("urban", "rural"),
-    ("modern", "ancient"),
-    ("survive", "die"),
-    ("survive", "lose"),
-]
+ANTONYM_PAIRS: list[tuple[str, str]] = [(a, b) for a, b in words("polarity", "antonym_pairs")]
 # "failed/refused/declined to X" are negations of X (see rag.support), not antonyms of "agree".
 
 
@@ -1106,7 +612,7 @@ def _build_antonyms() -> dict[str, set[str]]:
 
 
 ANTONYMS: dict[str, set[str]] = _build_antonyms()
-_NEG_PREFIXES = ("un", "dis", "non", "in", "im", "il", "ir")
+_NEG_PREFIXES = tuple(words("polarity", "negative_prefixes"))
 
 
 def are_antonyms(a: str, b: str) -> bool:
@@ -1164,7 +670,7 @@ class NegationScope:
     scope: tuple[str, ...]
 
 
-_NEG_VERBS_TO = {"fail", "refus", "declin"}  # "failed to", "refused to", "declined to" negate what follows
+_NEG_VERBS_TO = set(words("polarity", "negating_verbs_to"))
 
 
 def negation_scopes(text: str) -> list[NegationScope]:

@@ -2,8 +2,8 @@
 
 Evidence is the sentences of the seed article (Kata'ib Hezbollah / US embassy in Baghdad), split
 by the same sentence splitter the product uses. Answerable questions must pass (false refusals are
-the costly failure); questions whose key name, number, date, asked-for role or polarity is not in
-the evidence must not.
+the costly failure); questions whose key name, number, asked-for role or polarity is not in the
+evidence must not.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ ANSWERABLE = [
 
 @pytest.mark.parametrize("question", ANSWERABLE)
 def test_answerable_questions_pass(question):
-    v = check(question, EVIDENCE, best_score=0.6, min_score=0.3)
+    v = check(question, EVIDENCE)
     assert v.answerable, (question, v.reasons)
     assert v.reasons == [] and v.missing == []
 
@@ -53,7 +53,7 @@ def test_ambassador_question_is_refused_by_the_slot_rule():
     # every name ("US", "Iraq") is in the article, so the entity rule alone would pass it: the asked-for
     # role "ambassador" is what the evidence lacks.
     for q in ("What is the name of the US ambassador to Iraq?", "Who is the US ambassador to Iraq?"):
-        v = check(q, EVIDENCE, best_score=0.6, min_score=0.3)
+        v = check(q, EVIDENCE)
         assert not v.answerable
         assert "ambassador" in v.missing
         assert any("ambassador" in r for r in v.reasons)
@@ -64,7 +64,6 @@ def test_ambassador_question_is_refused_by_the_slot_rule():
     ("question", "missing"),
     [
         ("How many mortar rounds landed in the British embassy?", "British"),
-        ("What did Kata'ib Hezbollah say on Monday?", "weekday:1"),
         ("How many U.S. forces have been attacked since Oct. 12?", "12"),
         ("What did Nancy Pelosi say about the embassy attack?", "Nancy Pelosi"),
         ("What is the capital of France?", "France"),
@@ -72,24 +71,23 @@ def test_ambassador_question_is_refused_by_the_slot_rule():
     ],
 )
 def test_missing_name_number_or_date_refuses(question, missing):
-    v = check(question, EVIDENCE, best_score=0.6, min_score=0.3)
+    v = check(question, EVIDENCE)
     assert not v.answerable
     assert missing in v.missing
 
 
-def test_low_best_score_refuses_even_with_matching_terms():
-    q = "Who called the US embassy a nest of espionage?"
-    v = check(q, EVIDENCE, best_score=0.12, min_score=0.3)
-    assert not v.answerable
-    assert any("0.12 < 0.30" in r for r in v.reasons)
-    assert check(q, EVIDENCE, best_score=0.30, min_score=0.3).answerable  # the bound itself passes
+def test_deleted_rules_no_longer_object():
+    """The evidence-score floor and the date rule were deleted (their veto changed no dev outcome): a
+    weak best score or a weekday the evidence does not repeat is left to the answer-or-refuse decision."""
+    assert check("Who called the US embassy a nest of espionage?", EVIDENCE, best_score=0.12, min_score=0.3).answerable
+    assert check("What did Kata'ib Hezbollah say on Monday?", EVIDENCE).answerable
 
 
 def test_empty_evidence_refuses():
-    v = check("Who is Abu Ali al-Askari?", [], best_score=1.0, min_score=0.3)
+    v = check("Who is Abu Ali al-Askari?", [])
     assert isinstance(v, Answerability)
-    assert not v.answerable and v.reasons == ["no evidence"]
-    assert not check("Who is Abu Ali al-Askari?", ["  ", ""], 1.0, 0.3).answerable
+    assert not v.answerable and v.reasons == ["no evidence"] and v.kinds == []
+    assert not check("Who is Abu Ali al-Askari?", ["  ", ""]).answerable
 
 
 def test_polarity_antonyms_and_negation():
@@ -97,16 +95,16 @@ def test_polarity_antonyms_and_negation():
         "Witnesses said the militia convoy moved towards the embassy before dawn.",
         "The fighters were armed with rifles, police said.",
     ]
-    assert check("Did the militia convoy move towards the embassy?", ev, 0.6, 0.3).answerable
-    away = check("Did the militia convoy move away from the embassy?", ev, 0.6, 0.3)
+    assert check("Did the militia convoy move towards the embassy?", ev).answerable
+    away = check("Did the militia convoy move away from the embassy?", ev)
     assert not away.answerable and any("away" in r for r in away.reasons)
-    disarmed = check("Were the fighters disarmed by police?", ev, 0.6, 0.3)
+    disarmed = check("Were the fighters disarmed by police?", ev)
     assert not disarmed.answerable and any("disarm" in r for r in disarmed.reasons)
-    negated = check("Which fighters were not armed with rifles?", ev, 0.6, 0.3)
+    negated = check("Which fighters were not armed with rifles?", ev)
     assert not negated.answerable and any("negated" in r for r in negated.reasons)
     ev_neg = ["No group claimed responsibility for the attack on the embassy."]
     assert check(
-        "Which group did not claim responsibility for the embassy attack?", ev_neg, 0.6, 0.3
+        "Which group did not claim responsibility for the embassy attack?", ev_neg
     ).answerable
 
 
@@ -117,7 +115,7 @@ def test_question_words_are_not_names_and_forms_are_tolerated():
         "How many rounds hit the US embassy in Baghdad?",
         "Who spoke for Austin about the embassies?",
     ):
-        v = check(q, ev, 0.6, 0.3)
+        v = check(q, ev)
         assert v.answerable, (q, v.reasons)
 
 
@@ -130,7 +128,7 @@ def test_question_slot_extraction():
 
 def test_low_coverage_refuses():
     ev = ["The central bank raised interest rates by a quarter point on Thursday."]
-    v = check("Why did the football club sack its coach after the derby defeat?", ev, 0.6, 0.3)
+    v = check("Why did the football club sack its coach after the derby defeat?", ev)
     assert not v.answerable
     assert any("covers" in r for r in v.reasons)
 
@@ -142,7 +140,7 @@ def test_squad_precision_recall_report():
 
     path = SQUAD if SQUAD.exists() else SQUAD_SHARED
     assert path.exists(), "the SQuAD 2.0 subset is part of the eval data"
-    res = squad_report(str(path), limit=120, seed=3, use_embeddings=False)
+    res = squad_report(str(path), limit=120, seed=3)
     assert res["n"] == 120 and res["answerable"] + res["unanswerable"] == 120
     assert res["recall"] >= 0.85  # false refusals stay rare
     assert res["refusal_precision"] >= 0.6  # a refusal is usually right
@@ -203,10 +201,10 @@ def test_premise_of_a_when_clause_must_be_reported_of_the_questions_subject():
     assert premise_verbs("When did Maududi found the Jamaat-e-Islami party?") == []  # the question word itself
     ev = ["Prime Minister Casimir Odelund conceded defeat on Thursday evening.",
           "Green Vessa leader Juniper Hask-Morrow said her party would drive a hard bargain in the 2032 election."]
-    v = check("What did Juniper Hask-Morrow say when she conceded the 2032 election?", ev, 0.6, 0.3)
+    v = check("What did Juniper Hask-Morrow say when she conceded the 2032 election?", ev)
     assert not v.answerable and any("assumes 'conceded'" in r for r in v.reasons)
     v = check("What did Casimir Odelund say when he conceded the 2032 election?",
-              ev + ["Odelund said he had called Fenwright-Sollis to congratulate her on the 2032 election."], 0.6, 0.3)
+              ev + ["Odelund said he had called Fenwright-Sollis to congratulate her on the 2032 election."])
     assert not any("assumes" in r for r in v.reasons)
 
 
@@ -219,10 +217,10 @@ def test_why_question_and_same_form_verbs_assume_their_event():
     assert premise_verbs("Why did he order a recount?") == []  # a pronoun: left to the condensed question
     ev = ["Anselm Drevitz, the chief executive of Quillan Gateway Terminals, said the offer remains.",
           "Sorcha Penhallow-Ries, the union's general secretary, addressed the strikers."]
-    v = check("Why did Sorcha Penhallow-Ries resign as chief executive of Quillan Gateway Terminals?", ev, 1.0, 0.0)
+    v = check("Why did Sorcha Penhallow-Ries resign as chief executive of Quillan Gateway Terminals?", ev)
     assert not v.answerable and "resign" in v.missing
     ev2 = ev + ["Sorcha Penhallow-Ries resigned as general secretary on Friday, citing her health."]
-    assert check("Why did Sorcha Penhallow-Ries resign?", ev2, 1.0, 0.0).answerable
+    assert check("Why did Sorcha Penhallow-Ries resign?", ev2).answerable
 
 
 def test_every_objection_names_its_rule():
@@ -230,12 +228,10 @@ def test_every_objection_names_its_rule():
     rule's worth can be measured on its own)."""
     from rag.answer.answerable import RULE_KINDS, check
 
-    v = check("How many people did Marta Quill evacuate on 3 May?", ["The council evacuated 412 people on Monday."],
-              best_score=0.1, min_score=0.2)
+    v = check("How many people did Marta Quill evacuate on 3 May?", ["The council evacuated 412 people on Monday."])
     assert not v.answerable and len(v.kinds) == len(v.reasons) and set(v.kinds) <= set(RULE_KINDS)
-    assert {"score", "name", "date"} <= set(v.kinds)
-    assert check("Who won?", [], 0.5, 0.2).kinds == ["score"]
-    ok = check("How many people did the council evacuate?", ["The council evacuated 412 people on Monday."], 0.9, 0.2)
+    assert {"name", "number"} <= set(v.kinds)
+    ok = check("How many people did the council evacuate?", ["The council evacuated 412 people on Monday."])
     assert ok.answerable and ok.kinds == [] and ok.reasons == []
 
 
@@ -245,7 +241,8 @@ def test_decision_features_count_each_rules_objections():
     from rag.question import analyse
 
     d = DecisionInput(question=analyse("How many rounds landed?"), rules_ok=False, rule_reasons=3, withheld=False,
-                      origin="extractive", answer="Seven [1].", rule_kinds=("name", "name", "date"))
+                      origin="extractive", answer="Seven [1].", rule_kinds=("name", "name", "polarity"))
     f = features(d)
-    assert f["rule_name"] == 2.0 and f["rule_date"] == 1.0
-    assert all(f[f"rule_{k}"] == 0.0 for k in RULE_KINDS if k not in ("name", "date"))
+    assert f["rule_name"] == 2.0 and f["rule_polarity"] == 1.0
+    assert all(f[f"rule_{k}"] == 0.0 for k in RULE_KINDS if k not in ("name", "polarity"))
+    assert "rule_date" not in f  # a deleted rule's count is no longer produced: a model naming it reads 0

@@ -260,7 +260,7 @@ def test_ablate_rules_measures_each_rules_veto(tmp_path):
     path.write_text(json.dumps(run))
     out = ablate_rules([path], (0.0,), folds=3)
     row = out["thresholds"]["0.0"]
-    assert out["fired"]["name"] > 0 and out["fired"]["date"] == 0
+    assert out["fired"]["name"] > 0 and out["fired"]["slot"] == 0
     assert row["without_name_veto"]["net_change"] < 0
-    assert row["without_date_veto"]["net_change"] == 0
+    assert row["without_slot_veto"]["net_change"] == 0
     assert row["without_all_veto"]["net_change"] == row["without_name_veto"]["net_change"]
