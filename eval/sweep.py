@@ -8,7 +8,7 @@ machine has two cores). Factors are varied one at a time around the defaults, no
   from a local directory (``--model NAME=DIR``; all-mpnet-base-v2 from ``var/models`` when present),
 * chunk size x sentence overlap: ``chunk_tokens`` in {120, 200, 300} x overlap in {0, 1},
 * ``top_k`` in {3, 5, 8},
-* the refusal threshold ``min_evidence_score`` around its default.
+* (the refusal threshold ``min_evidence_score`` was swept here until its rule was deleted, issue #14.)
 
 Outputs ``<out>/sweep.json`` (metrics and index facts per variant) and ``<out>/README.md`` (the
 table and the rerun command). Full per-variant eval JSON (every item) goes to ``<cache>/runs/``.
@@ -46,12 +46,11 @@ DEFAULT_ALT_MODELS = {"all-mpnet-base-v2": ROOT / "var" / "models" / "all-mpnet-
 
 # the defaults the variants move away from (rag/settings.py); printed in the report
 DEFAULTS = {"embed_model": "all-MiniLM-L6-v2", "chunk_tokens": 200, "chunk_overlap_sentences": 1,
-            "top_k": 5, "min_evidence_score": 0.30}
+            "top_k": 5}
 # (200, 1) is the baseline; chunks are capped at the model's max_seq_length - 2 (rag/index/store.py), so
 # for all-MiniLM-L6-v2 (256) 300 means 254: (256, 1) shows that
 CHUNKS = [(120, 0), (120, 1), (200, 0), (300, 0), (300, 1), (256, 1)]
 TOP_KS = [3, 8, 10]
-THRESHOLDS = [0.15, 0.20, 0.25, 0.35, 0.40, 0.45, 0.50, 0.55]
 
 # facts that hold for every run of this sweep (rendered under the table)
 STATIC_NOTES = [
@@ -83,9 +82,6 @@ def variants(alt_models: dict[str, Path]) -> list[dict]:
     out = [{"name": "baseline", "factor": "baseline", "env": {}}]
     for k in TOP_KS:
         out.append({"name": f"top_k={k}", "factor": "top_k", "env": {"RAG_TOP_K": str(k)}})
-    for t in THRESHOLDS:
-        out.append({"name": f"min_evidence_score={t:.2f}", "factor": "min_evidence_score",
-                    "env": {"RAG_MIN_EVIDENCE_SCORE": str(t)}})
     for tokens, overlap in CHUNKS:
         out.append({"name": f"chunk={tokens}/overlap={overlap}", "factor": "chunking",
                     "env": {"RAG_CHUNK_TOKENS": str(tokens), "RAG_CHUNK_OVERLAP_SENTENCES": str(overlap)}})

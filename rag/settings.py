@@ -167,9 +167,6 @@ class Settings(BaseSettings):
     llm_evidence_k: int = setting(
         "evidence", 4, "Evidence sentences shown to an LLM (the best first): prompt processing dominates a "
         "CPU model's latency, ~10 ms per token on two cores.", ge=1, le=20)
-    min_evidence_score: float = setting(
-        "evidence", 0.30, "No longer read: the answerability rule that refused below this best evidence score "
-        "was deleted (it refused no dev question, issue #14 item 4); kept while the chain still passes it.")
     evidence_min_chars: int = setting(
         "evidence", 12, "Shorter sentences (headline fragments, datelines) are never evidence.", ge=0)
     evidence_dense_weight: float = setting(

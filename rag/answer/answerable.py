@@ -107,11 +107,8 @@ def _has(stem_set: set[str], word: str) -> bool:
     return st in stem_set or any(tu._tok_match(st, h) for h in stem_set if h[:3] == st[:3])
 
 
-def check(question: str, evidence: list[str], best_score: float | None = None, min_score: float | None = None,
-          knobs: Knobs = DEFAULT_KNOBS) -> Answerability:
-    """Whether ``evidence`` (sentences) can answer ``question`` — deterministic rules, no model.
-    ``best_score``/``min_score`` are not read (the evidence-score rule was deleted); the chain still
-    passes them."""
+def check(question: str, evidence: list[str], knobs: Knobs = DEFAULT_KNOBS) -> Answerability:
+    """Whether ``evidence`` (sentences) can answer ``question`` — deterministic rules, no model."""
     reasons: list[str] = []
     kinds: list[str] = []
     missing: list[str] = []

@@ -352,9 +352,7 @@ class AnswerChain:
         # article's dateline ("the 2032 final" when the article is dated 2032), not only in the sentences.
         context = [it.display_text for it in items] + list(dict.fromkeys(p.text for p in passages)) + [
             f"{p.title} ({dateline(p.published)})" for p in passages if p.published]
-        verdict = check(standalone, context,
-                        best_score=max((it.score for it in items), default=0.0),
-                        min_score=self.settings.min_evidence_score, knobs=self.knobs)
+        verdict = check(standalone, context, knobs=self.knobs)
         held = withheld(standalone, [it.display_text for it in items], self.knobs)
         rules = RuleVerdict(verdict.answerable, len(verdict.reasons), bool(held), tuple(verdict.kinds))
         veto = self.settings.answerability_rules == "veto" or not items

@@ -211,7 +211,7 @@ def select_evidence(question: str, passages: list[Passage], embedder, articles,
         # ``order`` ranks with the question's terms weighted by how rare they are among the candidates:
         # every sentence of a story repeats its names ("Elder Dam"), so they tell candidates apart
         # less than the words of what is asked ("inquiry", "led"). ``score`` keeps the unweighted
-        # overlap, the scale the refusal threshold (``min_evidence_score``) was chosen on.
+        # overlap, the scale the decision's evidence-score signals were fitted on.
         d, lex = float(sims[i]), lexical_overlap(qterms, c["sent"], knobs)
         score = combine(d, lex, c["rank"])
         order = combine(d, idf_overlap(c["sent"]), c["rank"])

@@ -685,7 +685,7 @@ def run_eval(settings: Settings, dataset: str = "news", file: str | Path | None 
         "model": _model_name(settings), "limit": limit, "seed": seed, "started": started,
         "seconds": round(time.perf_counter() - t0, 1), "commit": commit, "index": index_info,
         "settings": {k: getattr(settings, k) for k in ("top_k", "evidence_k", "support_threshold",
-                                                       "min_evidence_score", "answerability_call", "llm_evidence_k")},
+                                                       "answerability_call", "llm_evidence_k")},
     }
 
 

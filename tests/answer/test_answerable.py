@@ -79,7 +79,7 @@ def test_missing_name_number_or_date_refuses(question, missing):
 def test_deleted_rules_no_longer_object():
     """The evidence-score floor and the date rule were deleted (their veto changed no dev outcome): a
     weak best score or a weekday the evidence does not repeat is left to the answer-or-refuse decision."""
-    assert check("Who called the US embassy a nest of espionage?", EVIDENCE, best_score=0.12, min_score=0.3).answerable
+    assert check("Who called the US embassy a nest of espionage?", EVIDENCE).answerable
     assert check("What did Kata'ib Hezbollah say on Monday?", EVIDENCE).answerable
 
 
