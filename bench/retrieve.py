@@ -10,10 +10,13 @@ Measured in a fresh process per size: ``open_s`` (``open_index(settings)`` until
 model load, BM25 load), then, warm, per query: ``dense`` = query embedding + Chroma kNN,
 ``bm25`` = BM25 search, ``hybrid`` = ``HybridSearch.search`` (embedding, both searches, RRF, texts).
 
-Server mode measures three app processes one after the other, each against a BM25 cache dir of the
-benchmark's own: the first with ``RAG_BM25_SNAPSHOT=0`` (BM25 rebuilt from all chunk texts: the
-contract keys), the second with an empty cache (rebuilds and saves the snapshot), the third loads it
-(``snapshot``: its open time and memory, and whether its BM25 results equal the rebuilt ones).
+Server mode measures five app processes one after the other, against BM25 and manifest cache dirs of
+the benchmark's own: the first with no snapshot (``RAG_BM25_SNAPSHOT=0 RAG_MANIFEST_SNAPSHOT=0``: BM25
+rebuilt from all chunk texts, manifest read from the server: the contract keys), the second with the BM25
+snapshot only and an empty cache (rebuilds and saves it), the third loads it (``snapshot``: its open time
+and memory), the fourth adds the manifest snapshot with an empty cache (reads the manifest from the server
+and saves it), the fifth loads both (``both_snapshots``). Each also reports digests of its BM25 results
+and of its manifest: the results must be identical whichever way the index was opened.
 """
 
 from __future__ import annotations
@@ -175,6 +178,7 @@ def measure(index_dir: str, n_queries: int, seed: int, collection: str = "news")
     t0, c0 = time.perf_counter(), time.process_time()
     index = open_index(settings)
     open_s, open_cpu_s = time.perf_counter() - t0, time.process_time() - c0
+    manifest_digest = hashlib.blake2b(index.manifest.model_dump_json().encode(), digest_size=8).hexdigest()
     retriever = HybridSearch(index)
     qs = queries(n_queries, seed + 1)
     n_cand = settings.candidates
@@ -205,7 +209,7 @@ def measure(index_dir: str, n_queries: int, seed: int, collection: str = "news")
         rounds.append(r)
     out: dict[str, Any] = {"chunks": index.manifest.n_chunks, "open_s": round(open_s, 3),
                            "open_cpu_s": round(open_cpu_s, 3), "queries": len(qs),
-                           "bm25_digest": digest.hexdigest()}
+                           "bm25_digest": digest.hexdigest(), "manifest_digest": manifest_digest}
     for name in ("dense", "bm25", "hybrid", "embed"):
         vals = rounds[0][name]
         best = [min(r[name][i] for r in rounds) for i in range(len(qs))]
@@ -238,12 +242,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                    timeout=max(3600.0, n * 0.02))  # 1M chunks: allow 5.5 h
             job = {"index_dir": str(root), "queries": args.queries, "seed": args.seed, "collection": coll}
             if server:
-                cache = base / "bm25-cache"
+                cache, mcache = base / "bm25-cache", base / "manifest-cache"
                 shutil.rmtree(cache, ignore_errors=True)
-                senv = {**env, "RAG_BM25_CACHE_DIR": str(cache)}
-                res = run_worker("measure_retrieve", job, env={**senv, "RAG_BM25_SNAPSHOT": "0"})
-                saved = run_worker("measure_retrieve", job, env=senv)  # no snapshot yet: rebuilt and saved
-                snap = run_worker("measure_retrieve", job, env=senv)  # loads the snapshot
+                shutil.rmtree(mcache, ignore_errors=True)
+                senv = {**env, "RAG_BM25_CACHE_DIR": str(cache), "RAG_MANIFEST_CACHE_DIR": str(mcache)}
+                bm25_only = {**senv, "RAG_MANIFEST_SNAPSHOT": "0"}
+                res = run_worker("measure_retrieve", job, env={**bm25_only, "RAG_BM25_SNAPSHOT": "0"})
+                saved = run_worker("measure_retrieve", job, env=bm25_only)  # no snapshot yet: rebuilt and saved
+                snap = run_worker("measure_retrieve", job, env=bm25_only)  # loads the BM25 snapshot
+                msaved = run_worker("measure_retrieve", job, env=senv)  # manifest read from the server and saved
+                both = run_worker("measure_retrieve", job, env=senv)  # loads both snapshots
+                runs = (res, saved, snap, msaved, both)
                 res["snapshot"] = {"open_s": snap["open_s"], "open_cpu_s": snap["open_cpu_s"],
                                    "peak_rss_mb": snap.get("peak_rss_mb"), "bm25_p50_ms": snap["bm25_p50_ms"],
                                    "bm25_p95_ms": snap["bm25_p95_ms"], "hybrid_p50_ms": snap["hybrid_p50_ms"],
@@ -251,6 +260,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                    "save_open_s": saved["open_s"], "save_open_cpu_s": saved["open_cpu_s"],
                                    "same_bm25_results": snap["bm25_digest"] == res["bm25_digest"]
                                    == saved["bm25_digest"], "disk_mb": disk_mb(cache)}
+                res["both_snapshots"] = {
+                    "open_s": both["open_s"], "open_cpu_s": both["open_cpu_s"], "peak_rss_mb": both.get("peak_rss_mb"),
+                    "bm25_p50_ms": both["bm25_p50_ms"], "bm25_p95_ms": both["bm25_p95_ms"],
+                    "hybrid_p50_ms": both["hybrid_p50_ms"], "hybrid_p95_ms": both["hybrid_p95_ms"],
+                    "save_open_s": msaved["open_s"], "save_open_cpu_s": msaved["open_cpu_s"],
+                    "same_bm25_results": len({r["bm25_digest"] for r in runs}) == 1,
+                    "same_manifest": len({r["manifest_digest"] for r in runs}) == 1,
+                    "disk_mb": disk_mb(mcache)}
             else:
                 res = run_worker("measure_retrieve", job, env=env)
             res["build_s"] = round(built["build_s"], 1) if "build_s" in built else None  # None: reused (--keep)
@@ -270,7 +287,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "are real questions embedded by the real model")
     if server:
         note += ("; server mode: Chroma over HTTP on 127.0.0.1; open_s = BM25 rebuilt in the app process at open "
-                 "(RAG_BM25_SNAPSHOT=0), snapshot = a second process loading the BM25 snapshot")
+                 "and manifest read from the server (RAG_BM25_SNAPSHOT=0 RAG_MANIFEST_SNAPSHOT=0), snapshot = a "
+                 "later process loading the BM25 snapshot only, both_snapshots = one loading the BM25 and the "
+                 "manifest snapshots")
     return {"results": results, "queries": args.queries, "mode": "server" if server else "embedded", "note": note}
 
 
@@ -330,6 +349,13 @@ def report(res: dict[str, Any]) -> str:
                                                               "save_open_s", "save_open_cpu_s", "bm25_p50_ms",
                                                               "hybrid_p95_ms", "same_bm25_results", "disk_mb"])
                   if snaps else "")
+    boths = [{"chunks": r["chunks"], **r["both_snapshots"]} for r in res["results"] if "both_snapshots" in r]
+    if boths:
+        snap_table += ("\n\nserver mode, app process opening with the BM25 and the manifest snapshots (save_open: "
+                       "the process that read the manifest from the server and saved it):\n"
+                       + table(boths, ["chunks", "open_s", "open_cpu_s", "peak_rss_mb", "save_open_s",
+                                       "save_open_cpu_s", "bm25_p50_ms", "hybrid_p95_ms", "same_bm25_results",
+                                       "same_manifest", "disk_mb"]))
     return (f"retrieve ({res.get('mode', 'embedded')}): {res['queries']} queries per size, warm index ({res['note']})\n"
             + table(res["results"], cols)
             + "\n\nsame, each query's best of 3 rounds (less noise from other jobs on a shared machine):\n"

@@ -123,6 +123,10 @@ class Settings(BaseSettings):
     bm25_snapshot: bool = setting(
         "index", True, "Server mode: keep each generation's BM25 index in the cache dir (bm25_cache_dir), so an "
         "app process loads it, memory-mapped, instead of rebuilding it from every chunk text on the server.")
+    manifest_snapshot: bool = setting(
+        "index", True, "Server mode: keep each generation's manifest in the cache dir (manifest_cache_dir), so an "
+        "app process opening the index loads it, checked against the server's commit record, instead of "
+        "reading every article record from the server.")
     chunk_tokens: int = setting("index", 200, "Chunk size bound, in embedding-model tokens (capped at what the "
                                 "model reads).", ge=16, le=4096)
     chunk_overlap_sentences: int = setting("index", 1, "Sentences a chunk repeats from the previous one.",
@@ -378,6 +382,8 @@ class Settings(BaseSettings):
                                      "(default: $XDG_CACHE_HOME/newsrag).")
     bm25_cache_dir: Path | None = setting("paths", None, "Server mode: where the BM25 snapshots live, one "
                                           "directory per collection (default: <cache_dir>/bm25).")
+    manifest_cache_dir: Path | None = setting("paths", None, "Server mode: where the manifest snapshots live, "
+                                              "one directory per collection (default: <cache_dir>/manifest).")
     eval_cache_dir: Path | None = setting("paths", None, "Cache of the indexes the evaluation builds over its corpora (read by the eval "
                                           "runner; default: its own cache directory).")
 
@@ -412,6 +418,12 @@ class Settings(BaseSettings):
         if self.bm25_cache_dir is not None:
             return Path(self.bm25_cache_dir).expanduser()
         return (Path(self.cache_dir).expanduser() if self.cache_dir else default_cache_dir()) / "bm25"
+
+    @property
+    def resolved_manifest_cache_dir(self) -> Path:
+        if self.manifest_cache_dir is not None:
+            return Path(self.manifest_cache_dir).expanduser()
+        return (Path(self.cache_dir).expanduser() if self.cache_dir else default_cache_dir()) / "manifest"
 
     @property
     def server_mode(self) -> bool:

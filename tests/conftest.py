@@ -112,10 +112,12 @@ def _bm25_cache(tmp_path_factory) -> Path:
 
 @pytest.fixture(autouse=True)
 def _bm25_snapshots_off_the_user_cache(_bm25_cache, monkeypatch):
-    """Server-mode BM25 snapshots (rag/index/bm25_snapshot.py) of the tests' throwaway Chroma servers go to a
-    temporary dir, for app processes the tests spawn too (they inherit the environment), never to the
-    user's cache. Sharing one dir is safe: a snapshot is keyed by its collection's name and id and its generation."""
+    """Server-mode BM25 and manifest snapshots (rag/index/bm25_snapshot.py, manifest_snapshot.py) of the tests'
+    throwaway Chroma servers go to a temporary dir, for app processes the tests spawn too (they inherit the
+    environment), never to the user's cache. Sharing one dir is safe: a snapshot is keyed by its collection's
+    name and id and its generation."""
     monkeypatch.setenv("RAG_BM25_CACHE_DIR", str(_bm25_cache))
+    monkeypatch.setenv("RAG_MANIFEST_CACHE_DIR", str(_bm25_cache / "manifest"))
     yield
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -4,6 +4,9 @@ What differs from the embedded index (rag/index/store.py; both build on rag/inde
 
 * the manifest, article texts and writer lock live in the server (rag/index/server_meta.py); the
   ``state`` record's generation is the commit point instead of ``manifest.json``;
+* the manifest is loaded at open from this machine's snapshot of the generation the server's ``state``
+  record commits (rag/index/manifest_snapshot.py, ``RAG_MANIFEST_SNAPSHOT``; checked against that record's
+  count and checksum), else read from the server's article records and saved as the snapshot;
 * BM25 is loaded from this machine's snapshot of the generation (rag/index/bm25_snapshot.py,
   ``RAG_BM25_SNAPSHOT``), else rebuilt in memory from the chunk texts stored in Chroma and saved as the
   snapshot: at open, and whenever the generation moves (checked at most every ``RAG_SYNC_INTERVAL_S``
@@ -28,6 +31,7 @@ from rag.index.base import Chunker, IndexBase
 from rag.index.bm25 import BM25Index
 from rag.index.bm25_snapshot import BM25Snapshots
 from rag.index.manifest import DocEntry, Manifest
+from rag.index.manifest_snapshot import ManifestSnapshots
 from rag.index.server_meta import ServerArticleStore, ServerLock, ServerMeta
 from rag.settings import Settings
 from rag.types import Article, Chunk, RagError, meta_of
@@ -58,7 +62,9 @@ class ServerNewsIndex(IndexBase):
         self._texts: dict[str, list[tuple[str, str]]] | None = None
         self.snapshots = (BM25Snapshots(settings.resolved_bm25_cache_dir, settings.collection, str(self.meta.col.id))
                           if settings.bm25_snapshot else None)
-        self._manifest = self.meta.load_manifest()
+        self.manifest_snapshots = (ManifestSnapshots(settings.resolved_manifest_cache_dir, settings.collection,
+                                                     str(self.meta.col.id)) if settings.manifest_snapshot else None)
+        self._manifest = self._open_manifest()
         self._checked = time.monotonic()
         if check_model:
             self._check_model()
@@ -102,9 +108,25 @@ class ServerNewsIndex(IndexBase):
             bm, texts = self._bm25_at(m, added)
             self.articles.forget(removed)
             self._manifest, self._texts, self.bm25 = m, texts, bm
+            self._save_manifest_snapshot(m)  # verified against the state: the next process here loads it
             log.info("index at generation %d (%d added, %d removed by another process)", m.generation,
                      len(added), len(removed))
             return True
+
+    def _open_manifest(self) -> Manifest:
+        """The committed manifest: this machine's snapshot of the generation the server's ``state`` commits
+        (one small ``get``), else every article record read from the server, then saved as the snapshot."""
+        if self.manifest_snapshots is None:
+            return self.meta.load_manifest()
+        m = self.manifest_snapshots.load(self.meta.read_state())
+        if m is None:
+            m = self.meta.load_manifest()
+            self.manifest_snapshots.save(m)
+        return m
+
+    def _save_manifest_snapshot(self, m: Manifest) -> None:
+        if self.manifest_snapshots is not None:
+            self.manifest_snapshots.save(m)  # nothing written when this generation's is saved already
 
     def _fetch_texts(self, m: Manifest, doc_ids: list[str] | None) -> dict[str, list[tuple[str, str]]]:
         got = self._chroma.texts_by_doc(doc_ids) if doc_ids is None or doc_ids else {}
@@ -255,6 +277,7 @@ class ServerNewsIndex(IndexBase):
         # saved only now, after the commit point, so no snapshot exists of a generation never committed
         if self.snapshots is not None:
             self.snapshots.save(m, bm)
+        self._save_manifest_snapshot(m)
         # 5: cleanup. Chunks of removed articles go now (readers filter by their manifest anyway);
         # their article records one generation later, so a reader one commit behind still finds them.
         stale = [cid for d in remove if d in base.docs for cid in base.docs[d].chunk_ids()]
