@@ -24,7 +24,8 @@ _INSTRUCTION = re.compile(
     r"|\b(?:print|reveal|show|repeat|output|tell me|list|display|give me)\b[^.?!]{0,40}\b(?:system prompt|"
     r"(?:hidden |secret |your |initial )?instructions (?:you were given|above)|your (?:prompt|instructions|rules))"
     r"|\bsystem (?:prompt|notice|message|override)\b"
-    r"|\b(?:reply|respond|answer|say|print|output|write)\s+(?:only\s+)?(?:with\s+)?[\"']?[A-Z]{4,}\b"
+    # a dictated token is in capitals ("reply HACKED"): case-sensitive, else "say about" would match
+    r"|\b(?:reply|respond|answer|say|print|output|write)\s+(?:only\s+)?(?:with\s+)?[\"']?(?-i:[A-Z]{4,})\b"
     r"|\b(?:reply|respond|answer|say)\s+only\s+with\b"
     r"|\b(?:cite|reply|respond|answer)\s+(?:with|using)\s+\[\d{1,3}\]|\bcite \[\d{1,3}\]"
     r"|\banswer (?:every|all|each|any) (?:question|user)s?\b"
