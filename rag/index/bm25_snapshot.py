@@ -35,12 +35,12 @@ from pathlib import Path
 from rag.index.bm25 import BM25Index
 from rag.index.manifest import Manifest, write_atomic
 from rag.index.server_meta import docs_checksum
+from rag.index.snapshot_dirs import KEEP, STALE_S, index_root, prune  # noqa: F401 - KEEP, STALE_S: tests read them
 
 log = logging.getLogger(__name__)
 
 FORMAT = 1
-KEEP = 3  # generations kept per index: a process one commit behind may still be loading the previous one
-STALE_S = 30 * 86400  # another index's snapshots untouched this long are dropped (a server long gone)
+_MARKER = ".newsrag-bm25"
 _INFO = "snapshot.json"
 
 
@@ -71,8 +71,7 @@ class BM25Snapshots:
 
     def __init__(self, cache_dir: Path, collection: str, collection_id: str, mmap: bool = True):
         self.collection, self.collection_id, self.mmap = collection, collection_id, mmap
-        slug = hashlib.blake2b(f"{collection}\n{collection_id}".encode(), digest_size=8).hexdigest()
-        self.root = cache_dir / slug
+        self.root = index_root(cache_dir, collection, collection_id)
         self.loads = 0  # snapshots loaded / saved by this object (tests and logs read them)
         self.saves = 0
 
@@ -122,7 +121,7 @@ class BM25Snapshots:
         tmp = self.root / f".tmp-{key.dirname}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         try:
             tmp.mkdir(parents=True)
-            (self.root / ".newsrag-bm25").touch()  # marks the directory as ours (``_prune`` removes only those)
+            (self.root / _MARKER).touch()  # marks the directory as ours (``_prune`` removes only those)
             bm.write_files(tmp)
             # the info goes last and lists every file's size: a snapshot missing a piece never loads
             info = {"format": FORMAT, "key": asdict(key), "n_ids": len(bm.ids), "files": _files(tmp)}
@@ -154,42 +153,7 @@ class BM25Snapshots:
         shutil.rmtree(trash, ignore_errors=True)
 
     def _prune(self, newest: int) -> None:
-        """Drop all but the ``KEEP`` newest generations, and temporary copies of older ones. A process that
-        memory-mapped a dropped snapshot keeps its pages (POSIX unlink semantics)."""
-        try:
-            entries = list(self.root.iterdir())
-        except OSError:
-            return
-        for p in entries:
-            gen = _generation_of(p.name)
-            if gen is not None and gen <= newest - KEEP:
-                shutil.rmtree(p, ignore_errors=True)
-        # the directories of other indexes (servers and collections) that saved nothing for a month
-        try:
-            # only our own slugs: the setting may point at a directory that holds other things too
-            others = [p for p in self.root.parent.iterdir()
-                      if p != self.root and _is_slug(p.name) and (p / ".newsrag-bm25").exists()]
-            for p in others:
-                if time.time() - p.stat().st_mtime > STALE_S:
-                    log.info("dropping the BM25 snapshots of an index unused for %d days: %s", STALE_S // 86400, p)
-                    shutil.rmtree(p, ignore_errors=True)
-        except OSError:
-            pass
-
-
-def _is_slug(name: str) -> bool:
-    return len(name) == 16 and all(c in "0123456789abcdef" for c in name)
-
-
-def _generation_of(name: str) -> int | None:
-    """The generation in a snapshot or temporary directory name (``g00000012-…``, ``.tmp-g00000012-…``)."""
-    stem = name.removeprefix(".tmp-").removeprefix(".bad-")
-    if not stem.startswith("g"):
-        return None
-    try:
-        return int(stem[1:].split("-", 1)[0])
-    except ValueError:
-        return None
+        prune(self.root, newest, _MARKER, "BM25")
 
 
 def _fsync_tree(folder: Path) -> None:

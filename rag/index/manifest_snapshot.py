@@ -29,19 +29,17 @@ import hashlib
 import json
 import logging
 import os
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from rag.index.manifest import Manifest, write_atomic
 from rag.index.server_meta import ServerMeta, docs_checksum
+from rag.index.snapshot_dirs import KEEP, STALE_S, index_root, prune  # noqa: F401 - KEEP, STALE_S: tests read them
 
 log = logging.getLogger(__name__)
 
 FORMAT = 1
-KEEP = 3  # generations kept per index: a process one commit behind may still be loading the previous one
-STALE_S = 30 * 86400  # another index's snapshots untouched this long are dropped (a server long gone)
 _MARKER = ".newsrag-manifest"
 
 
@@ -75,8 +73,7 @@ class ManifestSnapshots:
 
     def __init__(self, cache_dir: Path, collection: str, collection_id: str):
         self.collection, self.collection_id = collection, collection_id
-        slug = hashlib.blake2b(f"{collection}\n{collection_id}".encode(), digest_size=8).hexdigest()
-        self.root = cache_dir / slug
+        self.root = index_root(cache_dir, collection, collection_id)
         self.loads = 0  # snapshots loaded / saved by this object (tests and logs read them)
         self.saves = 0
 
@@ -147,27 +144,7 @@ class ManifestSnapshots:
         self._prune(key.generation)
 
     def _prune(self, newest: int) -> None:
-        """Drop all but the ``KEEP`` newest generations of this index, and the snapshots of other indexes
-        (servers, collections) unused for ``STALE_S``."""
-        try:
-            for p in self.root.iterdir():
-                gen = _generation_of(p.name)
-                if gen is not None and gen <= newest - KEEP:
-                    p.unlink(missing_ok=True)
-        except OSError:
-            pass
-        try:
-            # only our own slugs: the setting may point at a directory that holds other things too
-            for p in self.root.parent.iterdir():
-                if (p != self.root and _is_slug(p.name) and (p / _MARKER).exists()
-                        and time.time() - p.stat().st_mtime > STALE_S):
-                    log.info("dropping the manifest snapshots of an index unused for %d days: %s",
-                             STALE_S // 86400, p)
-                    for f in p.iterdir():
-                        f.unlink(missing_ok=True)
-                    p.rmdir()
-        except OSError:
-            pass
+        prune(self.root, newest, _MARKER, "manifest")
 
 
 def _digest(body: bytes) -> str:
@@ -181,19 +158,3 @@ def _discard(path: Path) -> None:
         path.unlink(missing_ok=True)
     except OSError:
         pass
-
-
-def _is_slug(name: str) -> bool:
-    return len(name) == 16 and all(c in "0123456789abcdef" for c in name)
-
-
-def _generation_of(name: str) -> int | None:
-    """The generation in a snapshot file name (``g00000012-<docs_xor>.json``), or in the name of a temporary
-    file a killed process left (``.g00000012-<docs_xor>.json.<random>``)."""
-    name = name.removeprefix(".")
-    if not name.startswith("g") or ".json" not in name:
-        return None
-    try:
-        return int(name[1:].split("-", 1)[0])
-    except ValueError:
-        return None
