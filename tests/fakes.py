@@ -82,6 +82,10 @@ class HashingEmbedder:
                 out[row] /= norm
         return out
 
+    def encode_steps(self, steps):
+        for texts in steps:
+            yield self.encode(texts)
+
     def encode_one(self, text: str) -> np.ndarray:
         return self.encode([text])[0]
 

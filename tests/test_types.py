@@ -50,16 +50,18 @@ def test_manifest_entries_and_articles_round_trip():
 
 def test_manifest_bytes_keep_the_on_disk_format():
     """The manifest and ``list --json`` keep the key order they had before ``ArticleMeta`` (the metadata after
-    ``n_chunks``): an index written by this version is byte-identical to one written by the last."""
+    ``n_chunks``); ``embed_precision`` (2026-12-07) follows ``chunk_tokens``, and a manifest written before it
+    reads back with it empty (= OpenVINO's default precision, what those indexes were built with)."""
     e = DocEntry(doc_id="d", key="a.txt", path="a.txt", content_hash="h", n_chunks=2, ingested_at="now", **META)
     m = Manifest(generation=3, docs={"d": e})
     disk = (
-        '{"version":1,"generation":3,"embed_model":"","embed_dim":0,"chunk_tokens":0,"docs":{"d":{'
-        '"doc_id":"d","key":"a.txt","path":"a.txt","content_hash":"h","n_chunks":2,"title":"T","source":"S",'
-        '"url":"https://example.org/a","published":"2024-01-02","ingested_at":"now"}},"furniture":{}}'
+        '{"version":1,"generation":3,"embed_model":"","embed_dim":0,"chunk_tokens":0,"embed_precision":"",'
+        '"docs":{"d":{"doc_id":"d","key":"a.txt","path":"a.txt","content_hash":"h","n_chunks":2,"title":"T",'
+        '"source":"S","url":"https://example.org/a","published":"2024-01-02","ingested_at":"now"}},"furniture":{}}'
     )
     assert m.model_dump_json(indent=None) == disk
     assert Manifest.model_validate_json(disk) == m
+    assert Manifest.model_validate_json(disk.replace('"embed_precision":"",', "")) == m  # an older index
     assert list(e.model_dump()) == ["doc_id", "key", "path", "content_hash", "n_chunks", *META, "ingested_at"]
 
 

@@ -31,10 +31,41 @@ class IndexBase:
 
         self.settings = settings
         self.root = Path(settings.index_dir)
-        self.embedder = embedder or get_embedder(settings.embed_model, settings.embed_batch_size,
-                                                 settings.embed_device, getattr(settings, "embed_backend", None),
-                                                 getattr(settings, "embed_precision", None))
+        self._embedder_given, self._chunker_given = embedder is not None, chunker is not None
+        self.embedder = embedder or self._configured_embedder()
         self._chunker = chunker
+        self._built_chunk_limit: int | None = None  # an existing index's own chunk size (adopt_built_with)
+
+    def _configured_embedder(self, precision: str | None = None):
+        from rag.index.embeddings import get_embedder
+
+        s = self.settings
+        return get_embedder(s.embed_model, s.embed_batch_size, s.embed_device, getattr(s, "embed_backend", None),
+                            precision or getattr(s, "embed_precision", None))
+
+    def adopt_built_with(self, m: Manifest) -> None:
+        """An index that holds articles keeps the chunk size and embedding precision it was built with:
+        an article's chunks re-derived at another size would not match the stored ones, and queries embedded
+        at another precision would sit in a slightly different space from the stored vectors. The settings
+        choose both for a new index; `newsrag index rebuild` re-derives everything at the configured values."""
+        if not m.docs:
+            return
+        self._built_chunk_limit = m.chunk_tokens or None
+        if not self._chunker_given:
+            self._chunker = None
+        built = m.embed_precision or "default"  # an index from before the field: OpenVINO's own precision
+        if not self._embedder_given and getattr(self.embedder, "recorded_precision", built) != built:
+            log.info("the index was built with %s embeddings (configured: %s); queries use %s until "
+                     "`newsrag index rebuild`", built, self.embedder.recorded_precision, built)
+            self.embedder = self._configured_embedder(built)
+
+    def use_configured(self) -> None:
+        """Back to the configured chunk size and precision (a rebuild re-derives the index with them)."""
+        self._built_chunk_limit = None
+        if not self._chunker_given:
+            self._chunker = None
+        if not self._embedder_given:
+            self.embedder = self._configured_embedder()
 
     # ------------------------------------------------------------------ components
     @property
@@ -43,6 +74,8 @@ class IndexBase:
 
     @property
     def chunk_limit(self) -> int:
+        if self._built_chunk_limit:
+            return self._built_chunk_limit
         # never exceed what the model reads (minus [CLS]/[SEP]): no silent truncation
         return max(8, min(self.settings.chunk_tokens, self.embedder.max_seq_length - 2))
 
@@ -111,7 +144,8 @@ class IndexBase:
     def _embed_and_upsert(self, all_chunks: list[tuple[Article, Chunk]], progress=None, on_batch=None) -> None:
         """Embed in bounded steps (the model's memory stays proportional to the batch size) and write the
         vectors to Chroma in larger batches (``chroma_write_batch``): a Chroma upsert costs less per chunk
-        the more chunks it carries (about 2.2 ms/chunk in steps of 256 vs 1.5 ms in 2,000, measured)."""
+        the more chunks it carries (about 2.2 ms/chunk in steps of 256 vs 1.5 ms in 2,000, measured).
+        The embedder runs the next step while a step is handled here, so a write overlaps inference."""
         import numpy as np
 
         from rag.index.chroma_store import date_ord
@@ -132,20 +166,27 @@ class IndexBase:
             pending.clear()
             crash_point("chroma-upsert")
 
+        batches = [all_chunks[i:i + step] for i in range(0, len(all_chunks), step)]
+        texts = ([c.text for _, c in batch] for batch in batches)
+        if getattr(self.settings, "embed_pipeline", True):
+            steps = self.embedder.encode_steps(texts)
+        else:
+            steps = (self.embedder.encode(t) for t in texts)
         waiting = 0
-        for i in range(0, len(all_chunks), step):
-            batch = all_chunks[i:i + step]
-            vecs = np.asarray(self.embedder.encode([c.text for _, c in batch]), dtype=np.float32)
-            crash_point("embed-batch")
-            pending.append((batch, vecs))
-            waiting += len(batch)
-            if waiting >= write or i + step >= len(all_chunks):
-                flush()
-                waiting = 0
-            if on_batch is not None:
-                on_batch()
-            if progress is not None:
-                progress(len(batch))
+        try:
+            for n, (batch, vecs) in enumerate(zip(batches, steps, strict=True)):
+                crash_point("embed-batch")
+                pending.append((batch, np.asarray(vecs, dtype=np.float32)))
+                waiting += len(batch)
+                if waiting >= write or n == len(batches) - 1:
+                    flush()
+                    waiting = 0
+                if on_batch is not None:
+                    on_batch()
+                if progress is not None:
+                    progress(len(batch))
+        finally:
+            steps.close()  # an error above: the embedder lets its running requests finish
 
     def remove(self, doc_ids) -> int:
         doc_ids = [d for d in doc_ids if d in self.manifest.docs]

@@ -13,16 +13,15 @@ Backends (``RAG_EMBED_BACKEND`` = ``auto`` | ``openvino`` | ``torch``):
   (``python -m bench embeddings``, docs/scaling.md).
 * ``torch``: sentence-transformers, fp32. The fallback, with a log line saying why.
 
-Precision on OpenVINO (``RAG_EMBED_PRECISION`` = ``default`` | ``auto`` | ``int8`` | ``bf16`` | ``f32``):
-``default`` (the default) leaves the inference precision to OpenVINO, as before the setting existed, so
-existing indexes and the eval thresholds calibrated on them keep their vectors. ``int8`` is an NNCF
-post-training quantisation of the IR, calibrated once on synthetic news passages and queries
-(rag/index/calibration.py with its own seed: neither the benchmark's articles nor the eval sets) and
-cached beside the IR; its remaining float ops run in bf16 where the CPU has it, else f32. ``auto`` =
-int8 when nncf is installed (or the int8 IR is cached), else the CPU's best float. int8 was the fastest
-measured on both CPU kinds at equal hit@5 (docs/scaling.md) but is not the default: it changes the
-vectors. ``RAG_OV_INFERENCE_PRECISION=f32`` makes the CPU look bf16-less (how the benchmark measures the
-no-bf16 case on a bf16 machine).
+Precision on OpenVINO (``RAG_EMBED_PRECISION`` = ``auto`` | ``int8`` | ``default`` | ``bf16`` | ``f32``):
+``auto`` (the default since 2026-12-07) = int8 when nncf is installed (or the int8 IR is cached), else the
+CPU's best float. ``int8`` is an NNCF post-training quantisation of the IR, calibrated once on synthetic
+news passages and queries (rag/index/calibration.py with its own seed: neither the benchmark's articles nor
+the eval sets) and cached beside the IR; its remaining float ops run in bf16 where the CPU has it, else f32.
+int8 was the fastest measured on both CPU kinds at equal hit@5 (docs/scaling.md). ``default`` leaves the
+inference precision to OpenVINO (the vectors of indexes built before 2026-12-07, which keep it: the index
+records its precision). ``RAG_OV_INFERENCE_PRECISION=f32`` makes the CPU look bf16-less (how the
+benchmark measures the no-bf16 case on a bf16 machine).
 
 The vectors are the same space whichever backend computed them, so ``model_id`` does not change
 with the backend. To keep them *deterministic* (a text's vector must not depend on which other
@@ -37,6 +36,7 @@ import json
 import logging
 import threading
 from functools import cached_property
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +56,9 @@ _PACKAGED = {
 }
 _CACHE: dict[tuple[str, str, str, str], Embedder] = {}
 _CACHE_LOCK = threading.Lock()
+# encode_steps queues this many requests per OpenVINO stream: the batches waiting behind the running ones
+# keep the cores busy while the caller writes the previous step to Chroma (about a second per 2,048 chunks)
+_REQUESTS_PER_STREAM = 3
 _BUCKET = 16  # pad lengths up to a multiple of this: few distinct shapes, little wasted compute
 BACKENDS = ("auto", "openvino", "torch")
 _UNSET = object()
@@ -278,7 +281,7 @@ _INT8_RECIPE = "int8v1"  # bump when the calibration set or the quantisation par
 
 
 def _requested_precision(precision: str | None) -> str:
-    p = (precision or env_embed_precision() or "default").strip().lower()
+    p = (precision or env_embed_precision() or "auto").strip().lower()
     if p not in PRECISIONS:
         raise RagError(f"Unknown embedding precision {p!r}; use one of {', '.join(PRECISIONS)} "
                        "(RAG_EMBED_PRECISION).")
@@ -347,26 +350,35 @@ class _OpenVINOModel:
         self.inference_precision = hint.to_string() if hasattr(hint, "to_string") else str(hint)
         self.precision = "int8" if precision == "int8" else self.inference_precision
         self.request = self.compiled.create_infer_request()
-        self._core, self._xml, self._queue = core, str(ir_dir / "model.xml"), None
+        self._core, self._xml, self._queue, self._tp = core, str(ir_dir / "model.xml"), None, None
         self._use_throughput = ov_throughput()
         self.tok = FastTokenizer(layout.path / "tokenizer.json")
         self.tok._tok.enable_truncation(max_length=layout.max_seq_length)
 
+    def _throughput_compiled(self):
+        """A THROUGHPUT compile of the same IR: one stream per core, each batch on its own single thread.
+        For bulk encodes (ingest) this was 1.4x the 2-thread LATENCY request on the shared 2-core machine
+        (a stream never waits for a preempted sibling thread), and the vectors are bit-identical (same
+        kernels, same shapes). ``RAG_OV_THROUGHPUT=0`` turns it off."""
+        if self._tp is None:
+            self._tp = self._core.compile_model(self._xml, "CPU", {
+                "PERFORMANCE_HINT": "THROUGHPUT", **self._precision_config})
+        return self._tp
+
+    def _n_streams(self) -> int:
+        return max(1, int(self._throughput_compiled().get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
+
     def _throughput_queue(self):
-        """An async queue over a THROUGHPUT compile of the same IR: one stream (and request) per core,
-        each batch on its own single thread. For bulk encodes (ingest) this was 1.4x the 2-thread LATENCY
-        request on the shared 2-core machine (a stream never waits for a preempted sibling thread), and
-        the vectors are bit-identical (same kernels, same shapes). ``RAG_OV_THROUGHPUT=0`` turns it off."""
+        """An async queue with one request per stream of the THROUGHPUT compile."""
         if self._queue is None:
             import openvino as ov
 
-            compiled = self._core.compile_model(self._xml, "CPU", {
-                "PERFORMANCE_HINT": "THROUGHPUT", **self._precision_config})
-            n = max(1, int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
-            self._queue = (compiled, ov.AsyncInferQueue(compiled, n))
-        return self._queue[1]
+            self._queue = ov.AsyncInferQueue(self._throughput_compiled(), self._n_streams())
+        return self._queue
 
-    def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
+    def _batches(self, texts: list[str], batch_size: int) -> tuple[np.ndarray, list[tuple[list[int], dict]]]:
+        """An output array for ``texts`` and their batches: (rows of ``out``, model inputs), each batch one
+        length bucket, at most ``batch_size`` texts, shortest texts first."""
         import numpy as np
 
         encs = self.tok._tok.encode_batch(list(texts), add_special_tokens=True)
@@ -395,6 +407,10 @@ class _OpenVINOModel:
             feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
             batches.append((rows, {name: feed[name] for name in self.input_names}))
             i = j
+        return out, batches
+
+    def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
+        out, batches = self._batches(texts, batch_size)
         if len(batches) > 1 and self._use_throughput:
             queue = self._throughput_queue()
             errors: list[BaseException] = []
@@ -416,6 +432,62 @@ class _OpenVINOModel:
             res = self.request.infer(feed)
             out[rows] = next(iter(res.values()))
         return out
+
+    def encode_steps(self, steps: Iterable[list[str]], batch_size: int, lock: threading.Lock) -> Iterator[np.ndarray]:
+        """The vectors of each step of texts, in order, with inference kept running across steps.
+
+        ``encode`` per step drains the streams at every step's end (a tail where one core idles) and
+        leaves both cores idle while the caller works on the result (a Chroma write holds the GIL).
+        Here a step's batches queue on their own requests, more than there are streams
+        (``_REQUESTS_PER_STREAM``), and the previous step is handed back while they run, so the caller's
+        work overlaps inference. No Python runs when a request completes, so a GIL-holding caller does not
+        stall the streams. Same compiled model and shapes as ``encode``: the same vectors. ``lock`` is
+        held while requests are queued or collected, not while the caller has a step."""
+        if not self._use_throughput:
+            for texts in steps:
+                with lock:
+                    vecs = self.encode(texts, batch_size)
+                yield vecs
+            return
+        from collections import deque
+
+        with lock:
+            compiled = self._throughput_compiled()
+            free = deque(compiled.create_infer_request() for _ in range(self._n_streams() * _REQUESTS_PER_STREAM))
+        inflight: deque = deque()  # (request, out, rows, [batches of its step not yet collected])
+        ready: deque = deque()  # (out, [batches not yet collected]) of steps not yet handed back
+
+        def collect() -> None:  # the oldest request: wait (GIL released), copy its vectors out
+            req, out, rows, left = inflight.popleft()
+            req.wait()
+            out[rows] = req.get_output_tensor(0).data
+            left[0] -= 1
+            free.append(req)
+
+        try:
+            for texts in steps:
+                with lock:
+                    out, batches = self._batches(texts, batch_size)
+                    left = [len(batches)]
+                    for rows, feed in batches:
+                        if not free:
+                            collect()
+                        req = free.popleft()
+                        req.start_async(feed)
+                        inflight.append((req, out, rows, left))
+                    ready.append((out, left))
+                    while len(ready) > 1 and ready[0][1][0] > 0:  # FIFO: the older step's batches first
+                        collect()
+                while len(ready) > 1:
+                    yield ready.popleft()[0]
+            with lock:
+                while inflight:
+                    collect()
+            while ready:
+                yield ready.popleft()[0]
+        finally:  # a caller that stops early (an error while writing): let the running requests finish
+            for req, *_ in inflight:
+                req.wait()
 
 
 def _requested_backend(backend: str | None) -> str:
@@ -542,6 +614,18 @@ class Embedder:
             return FastTokenizer(self._ov.layout.path / "tokenizer.json")
         return self.model.tokenizer
 
+    @property
+    def recorded_precision(self) -> str:
+        """The precision an index records for its vectors: the requested one, with ``auto`` resolved: what the
+        loaded model chose, or before loading (opening an index must not wait for the model) what it
+        would choose."""
+        if self.requested_precision != "auto":
+            return self.requested_precision
+        if self._ov_state is _UNSET and nncf_available() and self.requested_backend != "torch" and self.device == "cpu":
+            return "int8"  # what auto loads wherever nncf is installed; any other case asks the loaded model
+        ov_model = self._ov
+        return ov_model.precision if ov_model is not None else "f32"
+
     # ------------------------------------------------------------------ encoding
     def encode(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
         import numpy as np
@@ -560,6 +644,16 @@ class Embedder:
                 show_progress_bar=show_progress,
             )
         return vecs.astype(np.float32, copy=False)
+
+    def encode_steps(self, steps: Iterable[list[str]]) -> Iterator[np.ndarray]:
+        """``encode`` of each step, in order; on OpenVINO the next step's inference runs while the caller
+        works on the previous one (bulk ingest: the Chroma write overlaps the embedding)."""
+        ov_model = self._ov
+        if ov_model is not None:
+            yield from ov_model.encode_steps(steps, self.batch_size, self._lock)
+            return
+        for texts in steps:
+            yield self.encode(texts)
 
     def encode_one(self, text: str) -> np.ndarray:
         return self.encode([text])[0]

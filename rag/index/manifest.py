@@ -38,6 +38,8 @@ class Manifest(BaseModel):
     embed_model: str = ""
     embed_dim: int = 0
     chunk_tokens: int = 0
+    # the embedder's precision setting the vectors were computed with ("" = before this field: "default")
+    embed_precision: str = ""
     docs: dict[str, DocEntry] = Field(default_factory=dict)
     # source -> {line key: number of docs containing it}; finds cross-article site furniture
     furniture: dict[str, dict[str, int]] = Field(default_factory=dict)

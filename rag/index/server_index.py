@@ -65,6 +65,7 @@ class ServerNewsIndex(IndexBase):
         self.manifest_snapshots = (ManifestSnapshots(settings.resolved_manifest_cache_dir, settings.collection,
                                                      str(self.meta.col.id)) if settings.manifest_snapshot else None)
         self._manifest = self._open_manifest()
+        self.adopt_built_with(self._manifest)
         self._checked = time.monotonic()
         if check_model:
             self._check_model()
@@ -108,6 +109,7 @@ class ServerNewsIndex(IndexBase):
             bm, texts = self._bm25_at(m, added)
             self.articles.forget(removed)
             self._manifest, self._texts, self.bm25 = m, texts, bm
+            self.adopt_built_with(m)  # the first articles may have come from another process
             self._save_manifest_snapshot(m)  # verified against the state: the next process here loads it
             log.info("index at generation %d (%d added, %d removed by another process)", m.generation,
                      len(added), len(removed))
@@ -256,6 +258,7 @@ class ServerNewsIndex(IndexBase):
             m.furniture = furniture
         m.generation = gen
         m.embed_model, m.embed_dim, m.chunk_tokens = self.model_id, self.embedder.dim, self.chunk_limit
+        m.embed_precision = getattr(self.embedder, "recorded_precision", "")
         kept = Manifest(generation=m.generation, docs={d: e for d, e in base.docs.items() if d in m.docs})
         texts = self._texts_of(kept, ())  # held since ``_hold_texts`` (a rebuild keeps none)
         texts.update({a.doc_id: [(c.chunk_id, c.text) for c in cs] for a, cs, _, _ in new})
@@ -298,6 +301,7 @@ class ServerNewsIndex(IndexBase):
         with self._rw, self.lock.hold():
             self.sync(force=True)
             self._repair_records()
+            self.use_configured()
             m = self._manifest
             ids = sorted(m.docs)
             arts: list[Article] = []

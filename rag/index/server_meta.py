@@ -99,7 +99,7 @@ class ServerMeta:
 
     def write_state(self, m: Manifest) -> None:
         meta = {"kind": "state", "generation": m.generation, "embed_model": m.embed_model, "embed_dim": m.embed_dim,
-                "chunk_tokens": m.chunk_tokens, "n_docs": len(m.docs), "docs_xor": docs_checksum(m.docs)}
+                "chunk_tokens": m.chunk_tokens, "embed_precision": m.embed_precision, "n_docs": len(m.docs), "docs_xor": docs_checksum(m.docs)}
         self.col.upsert(ids=[STATE_ID], embeddings=[_DUMMY], metadatas=[meta], documents=[json.dumps(m.furniture)])
 
     # ------------------------------------------------------------------ manifest
@@ -137,7 +137,7 @@ class ServerMeta:
     def _manifest_from_state(state: dict[str, Any]) -> Manifest:
         return Manifest(generation=int(state.get("generation", 0)), embed_model=str(state.get("embed_model", "")),
                         embed_dim=int(state.get("embed_dim", 0)), chunk_tokens=int(state.get("chunk_tokens", 0)),
-                        furniture=state.get("furniture") or {})
+                        embed_precision=str(state.get("embed_precision", "")), furniture=state.get("furniture") or {})
 
     @staticmethod
     def verify(m: Manifest, state: dict[str, Any]) -> bool:

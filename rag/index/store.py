@@ -102,6 +102,7 @@ class EmbeddedIndex(IndexBase):
                 f"The index manifest {self.manifest_path} is missing, but {self.root} holds indexed articles. "
                 f"Run `newsrag index rebuild --index {self.root}` to rebuild it from the stored articles."
             )
+        self.adopt_built_with(self.manifest)
         if check_model:
             self._check_model()
         self._chroma = None
@@ -258,6 +259,7 @@ class EmbeddedIndex(IndexBase):
                 m.furniture = furniture
             m.generation += 1
             m.embed_model, m.embed_dim, m.chunk_tokens = self.model_id, self.embedder.dim, self.chunk_limit
+            m.embed_precision = getattr(self.embedder, "recorded_precision", "")
             ids, bm_texts = self._chunk_texts_incremental(m, {a.doc_id: cs for a, cs, _, _ in new})
             bm = BM25Index.build(ids, bm_texts, m.generation)
             bm.save(self._bm25_path)
@@ -306,6 +308,7 @@ class EmbeddedIndex(IndexBase):
     def rebuild(self, progress=None) -> int:
         """Re-create Chroma and BM25 from the stored article texts (no original files needed)."""
         with self._rw, self.lock.hold():
+            self.use_configured()
             m = self.manifest
             stored = self.articles.all_ids()
             arts = []

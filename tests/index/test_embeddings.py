@@ -87,11 +87,13 @@ def test_f32_forced_by_the_inference_precision_hint(monkeypatch):
     assert e.precision == "f32" and e._ov.inference_precision == "f32"
 
 
-def test_default_precision_is_openvinos_own(monkeypatch):
-    """The default (``embed_precision=default``) compiles the float IR exactly as before the setting existed
-    (no inference-precision hint): the same vectors, so existing indexes and the thresholds calibrated on
-    them stay valid. int8 is an option, never the default."""
+def test_default_precision_is_int8_and_the_old_default_is_openvinos_own(monkeypatch):
+    """The default (``auto``) is int8 where nncf is installed (it is a dependency). ``default``, the precision
+    of indexes built before 2026-12-07, compiles the float IR exactly as before the setting existed (no
+    inference-precision hint): those indexes keep their vectors."""
     _need_openvino()
+    import importlib.util
+
     import openvino as ov
 
     from rag.index.embeddings import Embedder, cpu_supports_bf16
@@ -99,8 +101,12 @@ def test_default_precision_is_openvinos_own(monkeypatch):
 
     monkeypatch.delenv("RAG_EMBED_PRECISION", raising=False)
     monkeypatch.delenv("RAG_OV_INFERENCE_PRECISION", raising=False)
-    assert Settings().embed_precision == "default"
-    e = Embedder(backend="openvino")
+    assert Settings().embed_precision == "auto" and Embedder().requested_precision == "auto"
+    if importlib.util.find_spec("nncf") is not None:
+        auto = Embedder(backend="openvino")
+        assert auto.recorded_precision == "int8"  # resolved before loading, as an index open does
+        assert auto.precision == "int8" and auto.recorded_precision == "int8"
+    e = Embedder(backend="openvino", precision="default")
     assert e.requested_precision == "default" and e.precision != "int8"
     if cpu_supports_bf16():
         assert e._ov._precision_config == {}
@@ -215,3 +221,22 @@ def test_bulk_encodes_match_single_ones(precision):
     assert e._ov._queue is not None  # the throughput path ran
     alone = np.stack([e.encode([t])[0] for t in TEXTS])
     assert np.abs(bulk - alone).max() < 1e-6
+
+
+def test_pipelined_steps_give_the_same_vectors():
+    """encode_steps (the ingest path: the next step's batches queued while the caller holds the previous
+    step) hands back each step in order with exactly encode()'s vectors, and a caller that stops after
+    the first step leaves the embedder usable (its running requests are waited for)."""
+    _need_openvino()
+    from rag.index.embeddings import Embedder
+
+    e = Embedder(backend="openvino", batch_size=2)
+    steps = [TEXTS, TEXTS[::-1], TEXTS[:1], []]
+    want = [e.encode(s) if s else np.zeros((0, e.dim), np.float32) for s in steps]
+    got = list(e.encode_steps(iter(steps)))
+    assert [g.shape for g in got] == [w.shape for w in want]
+    assert all(np.array_equal(g, w) for g, w in zip(got, want, strict=True))
+    gen = e.encode_steps(iter(steps))
+    assert np.array_equal(next(gen), want[0])
+    gen.close()  # stops while the second step's batches may still run
+    assert np.array_equal(e.encode(TEXTS), want[0])

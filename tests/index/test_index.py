@@ -150,6 +150,39 @@ def test_embedding_model_mismatch_is_a_clear_error(make_settings, seed_copy, tmp
     assert "all-MiniLM-L6-v2" in msg and "other-minilm" in msg and "newsrag index rebuild" in msg
 
 
+def test_an_index_keeps_the_chunking_and_precision_it_was_built_with(make_settings, seed_copy):
+    """Opened with other chunk-size or precision settings, an existing index keeps its own (its articles
+    re-chunk to the stored chunks, queries are embedded like its vectors, a re-ingest changes nothing);
+    a rebuild moves it to the configured ones."""
+    import numpy as np
+
+    from rag.api import Assistant
+    from rag.index.embeddings import get_embedder
+
+    a = Assistant(make_settings(chunk_tokens=120, embed_precision="f32"))
+    a.ingest([seed_copy])
+    built = a.index.manifest
+    assert (built.chunk_tokens, built.embed_precision) == (120, "f32")
+    a.close()
+
+    b = Assistant(make_settings(chunk_tokens=254, embed_precision="default"))
+    idx = b.index
+    assert idx.chunk_limit == 120 and idx.embedder.requested_precision == "f32"
+    doc = next(iter(idx.manifest.docs.values()))
+    assert len(idx.chunks_of(doc.doc_id, doc.n_chunks)) == doc.n_chunks  # no "chunking settings changed"
+    q = "What did the embassy say?"
+    assert np.array_equal(idx.embedder.encode_one(q), get_embedder(precision="f32").encode_one(q))
+    rep = b.ingest([seed_copy])
+    assert rep.documents_unchanged >= 1 and rep.chunks_added == 0
+
+    b.index.rebuild()
+    rebuilt = b.index.manifest
+    assert (rebuilt.chunk_tokens, rebuilt.embed_precision) == (254, "default")
+    assert rebuilt.n_chunks < built.n_chunks  # longer chunks: fewer of them
+    assert b.index.check().ok
+    b.close()
+
+
 def test_rebuild_from_stored_articles(make_settings, seed_copy):
     from rag.api import Assistant
 

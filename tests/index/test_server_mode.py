@@ -272,3 +272,23 @@ def test_writer_lock_excludes_expires_and_is_taken_over(chroma_server):
         b.check()
         with pytest.raises(RagError, match="Lost the index writer lock"):
             dead.check()
+
+
+def test_server_index_keeps_the_chunking_and_precision_it_was_built_with(chroma_server, tmp_path):
+    """The server's commit record carries the chunk size and precision: a second app process configured
+    otherwise chunks and embeds like the index does."""
+    from rag.api import Assistant
+    from rag.settings import Settings
+
+    host, port = chroma_server
+    (tmp_path / "harbour.txt").write_text(HARBOUR)
+    common = {"backend": "extractive", "chroma_host": host, "chroma_port": port, "sync_interval_s": 0}
+    a = Assistant(Settings(**common, index_dir=tmp_path / "a", chunk_tokens=16, embed_precision="f32"))
+    a.ingest([tmp_path / "harbour.txt"])
+    assert (a.index.manifest.chunk_tokens, a.index.manifest.embed_precision) == (16, "f32")
+    a.close()
+    b = Assistant(Settings(**common, index_dir=tmp_path / "b", chunk_tokens=254, embed_precision="default"))
+    assert b.index.chunk_limit == 16 and b.index.embedder.requested_precision == "f32"
+    doc = next(iter(b.index.manifest.docs.values()))
+    assert len(b.index.chunks_of(doc.doc_id, doc.n_chunks)) == doc.n_chunks
+    b.close()
