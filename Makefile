@@ -23,12 +23,13 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: setup models test-models system-deps ingest run serve test test-fast lint eval eval-gate bench clean
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml constraints.txt
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q -U pip wheel
 	# torch first, pinned: pip takes the local CPU wheel; an unpinned torch pulls a multi-GB CUDA build
 	$(PIP) install -q "torch==2.13.0"
-	$(PIP) install -q -e ".[test]"
+	# constraints.txt: the versions the eval figures were measured with (a fresh resolve moves them)
+	$(PIP) install -q -e ".[test]" -c constraints.txt
 	@touch $@
 
 setup: $(VENV)/.installed
