@@ -253,14 +253,16 @@ class AnswerChain:
                       notes=[reason], evidence=evidence_dicts(items), origin="refusal")
 
     def _citations(self, verified: Verification, items: list[EvidenceItem]) -> tuple[str, list[Citation]]:
-        """Render the answer with [n] markers renumbered 1..m in order of first use."""
+        """Render the answer with [n] markers renumbered 1..m in order of first use; a quote lying inside
+        another cited quote of the same article is cited as that one (``contained_quotes``)."""
         by_n = {it.n: it for it in items}
+        instead = contained_quotes([n for s in verified.sentences for n in s.cites], by_n)
         renum: dict[int, int] = {}
         cites: list[Citation] = []
         parts = []
         for s in verified.sentences:
             marks = []
-            for n in s.cites:
+            for n in dict.fromkeys(instead.get(n, n) for n in s.cites):
                 if n not in renum:
                     renum[n] = len(renum) + 1
                     it = by_n[n]
@@ -494,6 +496,33 @@ class AnswerChain:
             timings=timings, standalone_question=standalone, backend=self.settings.backend, notes=notes,
             raw_generation=text, raw_citations=cited, evidence=evidence_dicts(items), origin=origin,
             decision=None if decision is None else decision.record(origin, body))}
+
+
+def contained_quotes(cited: list[int], by_n: dict) -> dict[int, int]:
+    """Cited evidence numbers whose quote lies inside another cited quote of the same article, each mapped to
+    the outermost such quote. A sentence shown to the model on its own and again as a later sentence's
+    context is cited twice ("Seven [1][2]", [2] repeating [1]); the reader should see that passage once.
+    The larger quote holds every word of the smaller, so a claim the smaller supports stays supported."""
+    ns = list(dict.fromkeys(n for n in cited if n in by_n))
+    out: dict[int, int] = {}
+    for n in ns:
+        a, best = by_n[n], None
+        for m in ns:
+            b = by_n[m]
+            if m == n or b.doc_id != a.doc_id or not (b.quote_start <= a.quote_start and a.end <= b.end):
+                continue
+            if (b.quote_start, b.end) == (a.quote_start, a.end) and m > n:
+                continue  # the same span twice: the first number stands for both
+            if best is None or b.end - b.quote_start > by_n[best].end - by_n[best].quote_start:
+                best = m
+        if best is not None:
+            out[n] = best
+    for n in out:  # equal outermost spans: follow to the one that maps nowhere
+        seen = {n}
+        while out[n] in out and out[n] not in seen:
+            seen.add(out[n])
+            out[n] = out[out[n]]
+    return out
 
 
 def drop_refused_turns(history: History) -> History:
