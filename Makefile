@@ -42,11 +42,12 @@ test-models: setup
 	$(PY) -m rag.models install $(SMALL_MODEL)
 	$(PY) -m rag.models install $(MODEL)
 
-# Debian packages the browser tests need (root, or sudo when available).
+# Debian packages the tests need (root, or sudo when available): the browser tests' chromium, and nginx as
+# the TLS + token proxy in front of `chroma run` (server mode on another machine, tests/index/test_server_tls.py).
 system-deps:
-	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ] || [ ! -x /usr/sbin/nginx ]; then \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium chromium-driver nginx-light >/dev/null; \
 	fi
 
 ingest: setup

@@ -114,6 +114,18 @@ class Settings(BaseSettings):
     chroma_port: int = setting(
         "index", 8000, "Port of the Chroma server.",
         validation_alias=AliasChoices("RAG_CHROMA_PORT", "CHROMA_PORT", "chroma_port"))
+    chroma_ssl: bool = setting(
+        "index", False, "Server mode: talk to the Chroma server over HTTPS (a TLS reverse proxy in front of "
+        "`chroma run`, which serves plain HTTP only; docs/scaling.md has the recipe).",
+        validation_alias=AliasChoices("RAG_CHROMA_SSL", "CHROMA_SSL", "chroma_ssl"))
+    chroma_token: str | None = setting(
+        "index", None, "Server mode: sent as `Authorization: Bearer <token>` with every Chroma call, for the "
+        "proxy in front of the server to check (`chroma run` has no authentication of its own).",
+        validation_alias=AliasChoices("RAG_CHROMA_TOKEN", "chroma_token"))
+    chroma_ca_file: Path | None = setting(
+        "index", None, "Server mode over HTTPS: the CA certificate (PEM) that signed the server's certificate, "
+        "for a private CA; unset = the system's trusted CAs.",
+        validation_alias=AliasChoices("RAG_CHROMA_CA_FILE", "chroma_ca_file"))
     sync_interval_s: float = setting(
         "index", 0.5, "Server mode: how often (at most) a reader checks whether another process committed, "
         "before reading the manifest.", ge=0)
@@ -444,7 +456,7 @@ class Settings(BaseSettings):
 
 
 # --- where each effective value came from (``newsrag config``) -------------------------------------------
-SECRET_FIELDS = frozenset({"openai_api_key", "auth"})
+SECRET_FIELDS = frozenset({"openai_api_key", "auth", "chroma_token"})
 
 
 def env_names(name: str) -> list[str]:

@@ -35,14 +35,7 @@ def make_client(settings: Settings):
 
     chroma_settings = ChromaSettings(anonymized_telemetry=False)
     if settings.server_mode:
-        try:
-            return chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port,
-                                       settings=chroma_settings)
-        except Exception as exc:  # noqa: BLE001
-            raise RagError(
-                f"Cannot reach the Chroma server at {settings.chroma_host}:{settings.chroma_port} ({exc}). "
-                "Start it with `chroma run --path DIR --port PORT` or unset CHROMA_HOST for the local index."
-            ) from exc
+        return _http_client(settings, chromadb, ChromaSettings)
     path = Path(settings.index_dir) / "chroma"
     path.mkdir(parents=True, exist_ok=True)
     try:
@@ -52,6 +45,62 @@ def make_client(settings: Settings):
             f"The Chroma store in {path} cannot be opened ({exc.__class__.__name__}: {exc}). "
             f"Run `newsrag index rebuild --index {settings.index_dir}` to rebuild it from the stored articles."
         ) from exc
+
+
+def _http_client(settings: Settings, chromadb, ChromaSettings):
+    """The Chroma server's client: plain HTTP, or HTTPS with a bearer token through a reverse proxy (a server
+    on another machine). Every failure names what to change: the token, the CA file, the scheme."""
+    ca = settings.chroma_ca_file
+    if ca is not None and not Path(ca).is_file():
+        raise RagError(f"RAG_CHROMA_CA_FILE={ca}: no such file. Give the PEM file of the CA that signed the "
+                       "Chroma server's certificate, or unset it to trust the system's CAs.")
+    if settings.chroma_token and not settings.chroma_ssl and settings.chroma_host not in _LOOPBACK:
+        log.warning("RAG_CHROMA_TOKEN is sent in clear text to %s: set RAG_CHROMA_SSL=1 (a TLS proxy in front of "
+                    "the server)", settings.chroma_host)
+    where = f"{'https' if settings.chroma_ssl else 'http'}://{settings.chroma_host}:{settings.chroma_port}"
+    headers = {"Authorization": f"Bearer {settings.chroma_token}"} if settings.chroma_token else None
+    extra = {"chroma_server_ssl_verify": str(ca)} if ca is not None else {}
+    try:
+        return chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port, ssl=settings.chroma_ssl,
+                                   headers=headers, settings=ChromaSettings(anonymized_telemetry=False, **extra))
+    except Exception as exc:  # noqa: BLE001 - chromadb and httpx raise many kinds; say which setting to fix
+        raise RagError(f"Cannot reach the Chroma server at {where} ({_short(exc)}). "
+                       f"{_connect_hint(settings, exc)}") from exc
+
+
+def _chain_text(exc: BaseException) -> str:
+    """The exception and its causes: chromadb wraps a TLS failure in "Could not connect to a Chroma server"."""
+    parts, e = [], exc
+    while e is not None and len(parts) < 6:
+        parts.append(f"{e.__class__.__name__}: {e}")
+        e = e.__cause__ or e.__context__
+    return " <- ".join(parts)
+
+
+def _short(exc: BaseException) -> str:
+    """One line: a proxy's HTML error page by its title, else the first exception."""
+    import re
+
+    text = _chain_text(exc)
+    title = re.search(r"<title>(.*?)</title>", text, re.S)
+    return title.group(1).strip() if title else text.split(" <- ")[0][:300]
+
+
+def _connect_hint(settings: Settings, exc: BaseException) -> str:
+    """Which setting to change, read from the failure (a proxy's status page, or the TLS error under it)."""
+    low = _chain_text(exc).lower()
+    if any(k in low for k in ("401 authorization required", "403 forbidden", "unauthorized", " 401", " 403")):
+        return ("The server (or the proxy in front of it) refused this client: check RAG_CHROMA_TOKEN"
+                + ("" if settings.chroma_token else ", which is not set") + ".")
+    if "certificate" in low:
+        return "Its TLS certificate is not trusted: set RAG_CHROMA_CA_FILE to the PEM file of the CA that signed it."
+    if any(k in low for k in ("plain http request", "wrong version number", "ssl", "400 bad request")):
+        return (f"RAG_CHROMA_SSL={'1' if settings.chroma_ssl else '0'} may not match the server: HTTPS for a TLS "
+                "proxy, plain HTTP for `chroma run` itself.")
+    return "Start it with `chroma run --path DIR --port PORT` or unset CHROMA_HOST for the local index."
+
+
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 class ChromaStore:
