@@ -121,6 +121,18 @@ def _bm25_snapshots_off_the_user_cache(_bm25_cache, monkeypatch):
     yield
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def stop_process(proc, timeout: float = 30) -> None:
+    """Terminate a server a test started; kill it if it does not stop within ``timeout`` seconds."""
+    import subprocess
+
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 SEEDS = ROOT / "seeds"
 SEED_FILE = SEEDS / "000_f6f2cdec14cd0e23.txt"
 

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, SEED_FILE
+from conftest import ROOT, SEED_FILE, stop_process
 
 TIER = "integration"  # the tests below load the embedding model or Chroma, or run the CLI (conftest.py)
 
@@ -79,12 +79,7 @@ def chroma_server(tmp_path):
             pytest.fail(f"chroma server did not start: {(tmp_path / 'chroma.log').read_text()[-2000:]}")
         time.sleep(0.3)
     yield "127.0.0.1", port
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    stop_process(proc)
     log.close()
 
 

@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import SEED_FILE
+from conftest import SEED_FILE, stop_process
+from test_server_mode import _free_port
 
 from rag.types import RagError
 
@@ -24,14 +25,6 @@ TIER = "integration"  # a real Chroma server, a real proxy, the embedding model
 CHROMA = Path(sys.executable).with_name("chroma")
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 TOKEN = "t0ken-for-the-proxy"
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _certificates(d: Path) -> None:
@@ -75,15 +68,6 @@ http {{
 """
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 @pytest.fixture
 def tls_proxy(tmp_path):
     """(port, CA file, proxy directory): nginx with TLS and the token check in front of a fresh ``chroma run``."""
@@ -113,14 +97,14 @@ def tls_proxy(tmp_path):
         except httpx.HTTPError:
             pass
         if chroma.poll() is not None or nginx.poll() is not None or time.monotonic() > deadline:
-            _stop(chroma)
-            _stop(nginx)
+            stop_process(chroma)
+            stop_process(nginx)
             pytest.fail("chroma or nginx did not start: " + (d / "chroma.log").read_text()[-1500:]
                         + (d / "nginx.err").read_text()[-1500:])
         time.sleep(0.3)
     yield port, d / "ca.pem", d
-    _stop(nginx)
-    _stop(chroma)
+    stop_process(nginx)
+    stop_process(chroma)
     chroma_log.close()
 
 
