@@ -8,6 +8,7 @@ in one run and write their JSON to ``bench/results/NAME.json``.
     python -m bench answer [--backends extractive,local] [--json]
     python -m bench concurrency [--backends extractive,local] [--threads 8] [--json]
     python -m bench concurrency --processes 1,2,4 [--questions 24] [--json]   # N app processes, one chroma run
+    python -m bench llama [--variants default,ubatch128,...] [--rounds 2] [--json]   # llama.cpp parameters
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ _BENCHES = {
     "startup": "bench.startup",
     "answer": "bench.answer",
     "concurrency": "bench.concurrency",
+    "llama": "bench.llama",
 }
 
 
