@@ -91,13 +91,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from rag.models import resolve_model
     from rag.settings import Settings
 
-    settings = Settings()
-    path = resolve_model(args.model or settings.local_model, settings)
-    threads = settings.llm_threads or available_cores()
     names = [v.strip() for v in args.variants.split(",") if v.strip()]
     unknown = [n for n in names if n not in VARIANTS]
     if unknown:
         raise SystemExit(f"unknown variant(s) {unknown}: use {', '.join(VARIANTS)}")
+    settings = Settings()
+    path = resolve_model(args.model or settings.local_model, settings)
+    threads = settings.llm_threads or available_cores()
     rows: dict[str, list[dict[str, float]]] = {n: [] for n in names}
     for r in range(args.rounds):
         for n in names:

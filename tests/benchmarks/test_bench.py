@@ -150,3 +150,26 @@ def test_answer_levers_are_settings_overrides():
 
     for spec in ("instructions-in-system", "evidence-k3", "spec-ngram", "draft=x"):  # every lever is a real setting
         Settings(**lever_overrides(spec))
+
+
+def test_llama_bench_small(tmp_path):
+    """Two variants of llama.cpp's parameters on the small test model: every variant answers, the first is the
+    reference of the ratios, and each variant's parameters are recorded (a real GGUF, a real llama.cpp)."""
+    res = _bench(tmp_path, "llama", "--model", "smollm2-135m", "--variants", "default,ubatch128", "--rounds", "1",
+                 "--prompts", "2", "--words", "40")
+    assert res["model"].startswith("SmolLM2") and res["threads"] >= 1 and res["cpu"]["model"]
+    default, small = res["variants"]
+    assert (default["variant"], small["variant"]) == ("default", "ubatch128")
+    assert default["params"] == {} and small["params"] == {"n_ubatch": 128}
+    for v in (default, small):
+        assert v["prompts"] == 2 and len(v["prefill_ms_per_token_runs"]) == 2
+        assert v["prompt_tokens"] > 40 and v["prefill_ms_per_token"] > 0 and v["decode_ms_per_token"] > 0
+    assert default["prefill_speed_vs_first"] == 1.0 and default["decode_speed_vs_first"] == 1.0
+    assert small["prefill_speed_vs_first"] == pytest.approx(
+        default["prefill_ms_per_token"] / small["prefill_ms_per_token"], rel=0.01)
+
+
+def test_llama_bench_rejects_an_unknown_variant():
+    proc = subprocess.run([sys.executable, "-m", "bench", "llama", "--variants", "default,turbo"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0 and "unknown variant(s) ['turbo']" in proc.stderr
