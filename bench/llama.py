@@ -2,10 +2,10 @@
 
 Issue #17 asks for the default model's first token in 2 s; the first token is the prefill of the prompt's
 new tokens. This checks whether llama.cpp's parameters (micro-batch size, flash attention, the CPU's repacked
-weight layout) change the prefill speed on this CPU, with the product's thread count. Each variant starts its
-own llama.cpp server on the same GGUF; every variant answers the same synthetic prompts (about 340 tokens,
-prompt cache off), in interleaved rounds (variant A, B, C, then A, B, C ...), so the machine's noise falls on
-all alike. Figures are medians over rounds and prompts; ratios are against the first variant.
+weight layout) change the prefill speed on this CPU. Each variant starts the product's own llama.cpp server
+(the local backend's set-up and thread count) with its parameters on top; every variant answers the same
+synthetic prompts (about 340 tokens, prompt cache off), in interleaved rounds (variant A, B, C, then A, B, C
+...), so the machine's noise falls on all alike. Figures are medians over rounds and prompts; ratios are against the first variant.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 
 from bench.common import cpu_info, emit, table
 
-# CommonParams attributes per variant (``a__b`` sets ``params.a.b``)
+# llama.cpp CommonParams per variant, set on top of the product's own server set-up (``ServerConfig.params``)
 VARIANTS: dict[str, dict[str, Any]] = {
     "default": {},  # what the product starts: llama.cpp's defaults (ubatch 512, flash attention auto, repack on)
     "ubatch128": {"n_ubatch": 128},
@@ -46,48 +46,31 @@ def _prompt(seed: int, words: int) -> str:
     return f"{seed} " + " ".join(r.choice(_WORDS) for _ in range(words)) + "\nSummarise this in one sentence."
 
 
-def _measure(path, threads: int, overrides: dict[str, Any], prompts: list[str]) -> list[dict[str, float]]:
-    import xllamacpp
+def _measure(path, config, prompts: list[str]) -> list[dict[str, float]]:
+    """The product's own llama.cpp server (``local._start``) with the variant's parameters set on top."""
+    from rag.answer.backends.local import _start
 
-    from rag.logging_setup import set_openmp_passive
-
-    set_openmp_passive()
-    p = xllamacpp.CommonParams()
-    p.model.path = str(path)
-    p.hostnames = ["127.0.0.1"]
-    p.port = 0
-    p.ui = False
-    p.n_parallel = 1
-    p.n_ctx = 4096
-    p.cpuparams.n_threads = threads
-    p.cpuparams_batch.n_threads = threads
-    p.verbosity = 1
-    for key, value in overrides.items():
-        obj, *rest = [p, *key.split("__")]
-        *attrs, last = rest
-        for a in attrs:
-            obj = getattr(obj, a)
-        setattr(obj, last, value)
-    server = xllamacpp.Server(p)
-    base = str(server.listening_address).rstrip("/")
+    server = _start(path, config)
     rows = []
     try:
         for i, text in enumerate(prompts):
             body = json.dumps({"messages": [{"role": "user", "content": text}], "max_tokens": 24, "temperature": 0,
                                "cache_prompt": False}).encode()
-            req = urllib.request.Request(base + "/v1/chat/completions", body, {"Content-Type": "application/json"})
+            req = urllib.request.Request(server.base_url + "/v1/chat/completions", body,
+                                         {"Content-Type": "application/json",
+                                          "Authorization": f"Bearer {server.api_key}"})
             with urllib.request.urlopen(req, timeout=600) as resp:  # noqa: S310 - our own loopback server
                 t = json.load(resp).get("timings", {})
             if i:  # the first request warms the server
                 rows.append({"prompt_tokens": float(t["prompt_n"]), "prompt_ms": float(t["prompt_ms"]),
                              "decode_ms_per_token": float(t["predicted_per_token_ms"])})
     finally:
-        del server
+        server.stop()
     return rows
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from rag.answer.backends.local import available_cores
+    from rag.answer.backends.local import ServerConfig, available_cores
     from rag.models import resolve_model
     from rag.settings import Settings
 
@@ -102,7 +85,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     for r in range(args.rounds):
         for n in names:
             prompts = [_prompt(1000 * r + i, args.words) for i in range(args.prompts + 1)]
-            rows[n] += _measure(path, threads, VARIANTS[n], prompts)
+            config = ServerConfig(ctx_per_slot=settings.llm_ctx, parallel=max(1, settings.llm_parallel),
+                                  threads=threads, params=tuple(VARIANTS[n].items()))
+            rows[n] += _measure(path, config, prompts)
     out = []
     for n in names:
         ms_tok = statistics.median(x["prompt_ms"] / x["prompt_tokens"] for x in rows[n])

@@ -121,6 +121,8 @@ def _bm25_snapshots_off_the_user_cache(_bm25_cache, monkeypatch):
     yield
 
 ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+SEED_FILE = SEEDS / "000_f6f2cdec14cd0e23.txt"
 
 
 def stop_process(proc, timeout: float = 30) -> None:
@@ -133,8 +135,6 @@ def stop_process(proc, timeout: float = 30) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
-SEEDS = ROOT / "seeds"
-SEED_FILE = SEEDS / "000_f6f2cdec14cd0e23.txt"
 
 
 @pytest.fixture

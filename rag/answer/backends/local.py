@@ -51,6 +51,8 @@ class ServerConfig:
     threads: int
     speculative: str = "none"  # "none", "ngram" (prompt lookup) or "draft" (a smaller model drafts)
     draft: Path | None = None  # the draft model's GGUF, for speculative = "draft"
+    # llama.cpp CommonParams set last, as (name, value); "a__b" sets params.a.b (``bench llama``'s variants)
+    params: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass
@@ -112,6 +114,11 @@ def _start(path: Path, config: ServerConfig) -> _Server:
     p.verbosity = 3 if log.isEnabledFor(logging.DEBUG) else 1
     p.model_alias = {path.stem}
     _speculate(p, config, xllamacpp)
+    for key, value in config.params:
+        obj, *attrs = [p, *key.split("__")]
+        for a in attrs[:-1]:
+            obj = getattr(obj, a)
+        setattr(obj, attrs[-1], value)
 
     log.info(
         "starting llama.cpp on %s (ctx %d/slot, %d slots, %d threads)",
