@@ -12,7 +12,6 @@ logged with its traceback and shown as a short generic message.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 import re
@@ -31,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import gradio as gr
 
 from rag.logging_setup import set_offline_env
+from rag.net import is_loopback
 from rag.types import RagError
 from rag.ui_render import (
     Turn,
@@ -589,15 +589,6 @@ def build_app(assistant: Assistant) -> gr.Blocks:
 
 
 # ------------------------------------------------------------------------------ serving
-def is_loopback(host: str) -> bool:
-    if host in ("localhost", "localhost.localdomain"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def parse_auth(value: str) -> tuple[str, str]:
     user, sep, password = (value or "").partition(":")
     if not sep or not user or not password:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from rag.net import is_loopback
 from rag.settings import Settings
 from rag.types import IndexMismatchError, RagError
 
@@ -54,7 +55,7 @@ def _http_client(settings: Settings, chromadb, ChromaSettings):
     if ca is not None and not Path(ca).is_file():
         raise RagError(f"RAG_CHROMA_CA_FILE={ca}: no such file. Give the PEM file of the CA that signed the "
                        "Chroma server's certificate, or unset it to trust the system's CAs.")
-    if settings.chroma_token and not settings.chroma_ssl and settings.chroma_host not in _LOOPBACK:
+    if settings.chroma_token and not settings.chroma_ssl and not is_loopback(settings.chroma_host):
         log.warning("RAG_CHROMA_TOKEN is sent in clear text to %s: set RAG_CHROMA_SSL=1 (a TLS proxy in front of "
                     "the server)", settings.chroma_host)
     where = f"{'https' if settings.chroma_ssl else 'http'}://{settings.chroma_host}:{settings.chroma_port}"
@@ -99,8 +100,6 @@ def _connect_hint(settings: Settings, exc: BaseException) -> str:
                 "proxy, plain HTTP for `chroma run` itself.")
     return "Start it with `chroma run --path DIR --port PORT` or unset CHROMA_HOST for the local index."
 
-
-_LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 class ChromaStore:

@@ -176,3 +176,21 @@ def test_a_missing_ca_file_is_named_before_connecting(tmp_path):
 
     with pytest.raises(RagError, match=r"RAG_CHROMA_CA_FILE=.*no such file"):
         make_client(_settings(tmp_path, 1, "app", chroma_ca_file=tmp_path / "missing.pem"))
+
+
+def test_a_token_in_clear_text_to_another_host_is_warned(tmp_path, caplog, monkeypatch):
+    import logging
+
+    import chromadb
+
+    from rag.index.chroma_store import make_client
+
+    monkeypatch.setattr(chromadb, "HttpClient", lambda **kw: kw)  # no network: what the client is given
+    caplog.set_level(logging.WARNING, logger="rag.index.chroma_store")
+    kw = make_client(_settings(tmp_path, 8000, "app", chroma_host="10.0.0.5", chroma_ssl=False))
+    assert "RAG_CHROMA_TOKEN is sent in clear text to 10.0.0.5" in caplog.text and TOKEN not in caplog.text
+    assert kw["headers"] == {"Authorization": f"Bearer {TOKEN}"} and kw["ssl"] is False
+    for host, ssl in (("127.0.0.1", False), ("localhost", False), ("10.0.0.5", True)):
+        caplog.clear()
+        make_client(_settings(tmp_path, 8000, "app", chroma_host=host, chroma_ssl=ssl))
+        assert "clear text" not in caplog.text, (host, ssl)
