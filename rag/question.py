@@ -38,6 +38,7 @@ class QuestionAnalysis:
     name_terms: frozenset[str]  # stemmed words of those names
     other_terms: frozenset[str]  # the other stemmed content words
     premise: tuple[str, ...]  # events the question assumes ("when she conceded" -> "conceded")
+    counts: tuple[str, ...] = ()  # stems of what "how many ..." counts ("how many US soldiers" -> "soldier")
 
 
 @lru_cache(maxsize=512)
@@ -47,7 +48,7 @@ def analyse(question: str) -> QuestionAnalysis:
     return QuestionAnalysis(
         text=question, wh=wh.group(1).lower() if wh else "", kind=asked_kind(question),
         names=tuple(e.text for e in extract_entities(question)), name_terms=frozenset(names),
-        other_terms=frozenset(other), premise=tuple(premise_verbs(question)))
+        other_terms=frozenset(other), premise=tuple(premise_verbs(question)), counts=counted_terms(question))
 
 
 def question_terms(question: str) -> tuple[set[str], set[str]]:
@@ -139,6 +140,41 @@ def gives_kind(kind: str, text: str, evidence: str = "", question: str = "") -> 
         return bool(_AGE.search(text) or _AGE.search(evidence) or
                     any(re.search(rf"[A-Za-z], {re.escape(n)},", evidence) for n in re.findall(r"\d{1,3}", text)))
     return True
+
+
+_HOW_MANY = re.compile(r"\bhow\s+many\s+([^?,;:]*)", re.I)
+_COUNT_PHRASE_END = set(words("question", "count_phrase_end"))
+COUNT_GENERIC = frozenset(words("question", "count_generic"))
+
+
+def count_phrase(ws: list[str]) -> list[str]:
+    """The words of a counted noun phrase ("how many <US soldiers> were killed", "15 <militants> in Iraq"):
+    at most four, up to the word that ends it: a verb, a preposition, a participle after the noun."""
+    out: list[str] = []
+    for i, w in enumerate(ws[:4]):
+        lw = w.lower()
+        if lw in _COUNT_PHRASE_END or (lw.endswith("ing") and len(lw) > 5):
+            break  # "... kilometres passing through": a participle after the noun
+        if (lw.endswith("ed") and len(lw) > 4) or tu.IRREGULAR.get(lw, lw) != lw:
+            nxt = ws[i + 1].lower() if i + 1 < len(ws) else ""
+            if not nxt or nxt in tu.STOPWORDS or nxt in _COUNT_PHRASE_END:
+                break  # the verb that ends the phrase: "rounds landed in ...", "barges sank"
+            continue  # a participle before its noun: "how many paid holidays", "wounded soldiers"
+        out.append(w)
+    return out
+
+
+def counted_terms(question: str) -> tuple[str, ...]:
+    """Stems of what a "how many" question counts: the noun phrase after "how many" ("How many US soldiers
+    were killed?" -> ("soldier",)). Empty when the question counts nothing in particular ("how many
+    people", "how many times") or is no "how many" question."""
+    m = _HOW_MANY.search(question)
+    if not m:
+        return ()
+    phrase = [w.lower() for w in count_phrase(re.findall(r"[A-Za-z][\w'’-]*", m.group(1)))]
+    if any(w in COUNT_GENERIC for w in phrase):
+        return ()
+    return tuple(dict.fromkeys(tu.stem(w) for w in phrase if w not in tu.STOPWORDS))
 
 
 _PREMISE_CLAUSE = re.compile(r"\b(?:when|after|before|while|once)\s+([^,?;]+)", re.I)

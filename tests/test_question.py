@@ -22,3 +22,17 @@ def test_kinds_of_answer():
     assert not gives_kind("a definition", "The pressure in the jar is governed by Boyle's law.")
     assert gives_kind("a definition", "A spillway is a channel that carries surplus water past a dam.")
     assert gives_kind("a number", "seven rounds") and not gives_kind("a number", "several rounds")
+
+
+def test_what_a_how_many_question_counts():
+    from rag.question import counted_terms
+
+    assert counted_terms("How many deckhands were hurt when the Velk barge ran aground?") == ("deckhand",)
+    # the phrase ends at its verb, past tense or not
+    assert counted_terms("How many granite blocks arrived at the quarry?") == ("granit", "block")
+    assert counted_terms("How many lighthouses stand on the Orrin coast?")[0] == "lighthous"
+    # a count of people or times in general names nothing to compare; not a "how many" question either
+    assert counted_terms("How many people drowned in the flood?") == ()
+    assert counted_terms("How many times did the council vote?") == ()
+    assert counted_terms("How much did the bridge cost?") == ()
+    assert analyse("How many deckhands were hurt?").counts == ("deckhand",)

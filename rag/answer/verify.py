@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 
 from rag.knobs import DEFAULT_KNOBS, Knobs
-from rag.question import asked_kind, gives_kind, is_short_answer
+from rag.question import COUNT_GENERIC, asked_kind, gives_kind, is_short_answer
 from rag.text.sentences import split_sentences
 from rag.text.words import words
 
@@ -295,14 +295,80 @@ def names_the_asker(question: str, answer: str, short_words: int = DEFAULT_KNOBS
     return bool(names) and all(entity_in(n, question) for n in names)
 
 
+_UNIT_ALIASES = dict(words("question", "count_unit_aliases"))
+_CLAUSE_END = re.compile(r"[,;:()!?\"“”]|\.(?:\s|$)")
+
+
+def _count_stem(word: str) -> str:
+    from rag.text.lexical import stem
+
+    w = word.lower()
+    return stem(_UNIT_ALIASES.get(w, w))
+
+
+def _counted_window(text: str) -> list[str]:
+    """The words after a number that say what it counts ("9 signal rockets before ..." -> signal, rockets)."""
+    from rag.question import count_phrase
+    from rag.text.lexical import STOPWORDS, number_values
+
+    cut = _CLAUSE_END.search(text[:80])
+    words_ = count_phrase(_WORD.findall(text[:cut.start()] if cut else text[:80]))
+    return [w for w in words_ if w.lower() not in STOPWORDS and not number_values(w.lower())]
+
+
+_ONE = re.compile(r"\b(?:one|a single)\s+", re.I)
+_YEAR = re.compile(r"^(?:1[0-9]|20)\d\d$")
+
+
+def counts_something_else(counts: tuple[str, ...], answer: str, evidence: str, question: str = "") -> str:
+    """For "how many <counts>": every mention of the answer's numbers that says what it counts, in the
+    evidence, counts another thing ("15 militants" for "How many soldiers were killed?", "12 distress
+    flares" for "How many passengers were injured?"). Returns what it counts ("distress flares") or "". No
+    objection where the evidence does not say what the number counts ("the toll rose to 15"), where it
+    counts people in general ("15 people"), or where one of its mentions, or a "one <thing>", counts the
+    asked thing. Ordinals, and years (a four-digit number not followed by a common noun), are no counts."""
+    from rag.text.lexical import _tok_match, extract_numbers, number_values
+
+    values = {round(v, 6) for v in number_values(answer)} - {round(v, 6) for v in number_values(question)}
+    if not counts or not values:
+        return ""
+    asked = [_count_stem(c) for c in counts]
+
+    def counts_asked(window: list[str]) -> bool:
+        return any(w.lower() in COUNT_GENERIC or any(_tok_match(_count_stem(w), c) for c in asked) for w in window)
+
+    if any(counts_asked(_counted_window(evidence[m.end():])) for m in _ONE.finditer(evidence)):
+        return ""  # "one rotation of the crank": a bare "one" is no number mention, but it counts
+    other = ""
+    for mention in extract_numbers(evidence):
+        if round(mention.value, 6) not in values or mention.ordinal or (
+                _YEAR.match(mention.text) and not re.match(r"\s+[a-z]", evidence[mention.end:])):
+            continue  # "in 1936 Warsaw's museum ...": a year; "2000 kilometres" is a count
+        window = _counted_window(evidence[mention.end:])
+        # the sentence names what it counts when a common noun follows ("9 signal rockets"); a name alone
+        # ("15 Velk ...") may be a modifier of a noun further on
+        nouns = [w.lower() for w in window if w[0].islower() and w.isalpha()]
+        if not nouns:
+            continue
+        if counts_asked(window):
+            return ""
+        other = other or " ".join(nouns)
+    return other
+
+
 def _drop_wrong_type(result: Verification, question: str, by_n: dict,
                      short_words: int = DEFAULT_KNOBS.short_answer_words) -> None:
+    from rag.question import analyse
+
     kind = asked_kind(question)
+    counts = analyse(question).counts
     kept = []
     for s in result.sentences:
         evidence = " ".join(by_n[n].display_text for n in s.cites if n in by_n)
         if kind and not gives_kind(kind, s.text, evidence, question):
             result.dropped.append((s.text, [f"the question asks for {kind}; the answer gives none"]))
+        elif kind == "a number" and (other := counts_something_else(counts, s.text, evidence, question)):
+            result.dropped.append((s.text, [f"the answer's number counts {other}, not what the question asks"]))
         elif names_the_asker(question, s.text, short_words):
             result.dropped.append((s.text, ["the answer names someone the question already names"]))
         else:

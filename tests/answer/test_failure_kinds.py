@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pytest
 
-pytestmark = pytest.mark.integration
+TIER = "integration"  # the file's default (tests/conftest.py); the local-model tests are marked slow
 
 ARTICLES = {
     "ferry.txt": (
@@ -69,6 +69,23 @@ def test_a_count_of_another_thing_is_no_answer(kinds_assistant):
     # 12 is the number of flares fired; the people injured were two crew members
     ans = kinds_assistant.ask("How many passengers were injured during the Brannock Isle storm?")
     assert ans.refused or "12" not in ans.text
+
+
+@pytest.mark.slow
+def test_the_local_model_does_not_answer_a_count_of_another_thing(kinds_assistant):
+    """The default local model, asked for a count the articles do not give, answers with a count of
+    something else from a sentence that matches the question's words (measured without the check: "Two
+    crew members were treated for minor injuries during the storm. [1]"); the answer check refuses it.
+    The control: the count that is there is still answered."""
+    try:
+        ans = kinds_assistant.ask("How many passengers were injured during the Brannock Isle storm?",
+                                  backend="local")
+        assert ans.refused or not any(n in ans.text for n in ("12", "Two", "two", "2 ")), ans.text
+        ans = kinds_assistant.ask("How many distress flares did the ferry fire during the storm?",
+                                  backend="local")
+        assert not ans.refused and "12" in ans.text, ans.notes
+    finally:
+        kinds_assistant.chain("local").close()
 
 
 def test_another_events_cost_is_no_answer(kinds_assistant):

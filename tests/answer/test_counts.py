@@ -1,0 +1,57 @@
+"""rag/answer/verify.py: a number that counts another thing than the one asked for is no answer."""
+
+from __future__ import annotations
+
+from rag.answer.verify import counts_something_else
+from rag.question import counted_terms
+
+Q = "How many deckhands were hurt when the Velk barge ran aground?"
+
+
+def _other(question: str, answer: str, evidence: str) -> str:
+    return counts_something_else(counted_terms(question), answer, evidence, question)
+
+
+def test_a_count_of_another_noun_is_named():
+    ev = "The barge's crew fired 9 signal rockets before the tug arrived, and two deckhands were hurt."
+    assert _other(Q, "9", ev) == "signal rockets"
+    ev = "Harbour police said the grounding left 40 tonnes of grain in the river."
+    assert _other(Q, "40", ev) == "tonnes"  # the phrase ends at "of"
+
+
+def test_the_asked_thing_or_an_unnamed_count_passes():
+    assert _other(Q, "two", "Two deckhands were hurt when the barge ran aground.") == ""
+    assert _other(Q, "2", "Officials said 2 Velk deckhands were hurt.") == ""  # a name between number and noun
+    assert _other(Q, "3", "The number of injured rose to 3, officials said.") == ""  # it does not say what
+    assert _other(Q, "3", "Three people were hurt when the barge ran aground.") == ""  # people in general
+    # one mention counts another thing, another the asked one
+    assert _other(Q, "4", "The tug fired 4 rockets; 4 deckhands were hurt.") == ""
+
+
+def test_numbers_the_question_gives_and_other_questions_are_not_checked():
+    q = "For each of the 12 districts, how many wardens are appointed?"
+    assert _other(q, "12", "Each of the 12 districts has one warden.") == ""
+    assert _other("How much grain was spilled?", "40", "It left 40 tonnes of grain.") == ""
+    assert _other("How many people were hurt?", "9", "The crew fired 9 rockets.") == ""
+
+
+def test_a_sentence_with_several_numbers_counts_the_asked_thing_in_one_of_them():
+    ev = "The crew fired 9 rockets and 4 flares."
+    assert _other(Q, ev, ev) == "rockets"  # neither counts deckhands
+    ev = "The crew fired 9 rockets, and 4 deckhands were hurt."
+    assert _other(Q, ev, ev) == ""
+    # a bare "one" is no number mention, but it says what it counts
+    ev = "The storm hurt one deckhand and sank 3 barges in 1998."
+    assert _other(Q, ev, ev) == ""
+    # years and ordinals count nothing
+    ev = "In 1998 Velk deckhands were hurt for the third time, and 3 barges sank."
+    assert _other(Q, ev, ev) == "barges sank"
+    assert _other(Q, "1998", "The barge carried 1998 sacks of grain.") == "sacks"
+
+
+def test_units_and_names_in_the_counted_phrase_are_read():
+    q = "How many kilometres is Velk from the coast?"
+    assert _other(q, "300", "Velk lies about 300 km from the coast.") == ""
+    assert _other(q, "300", "Velk lies about 300 mi from the coast.") == "mi"
+    q = "How many Orrin pilgrims walked to the shrine?"
+    assert _other(q, "4,000", "An estimated 4,000 Orrin pilgrims walked to the shrine.") == ""
