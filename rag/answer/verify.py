@@ -320,25 +320,25 @@ _ONE = re.compile(r"\b(?:one|a single)\s+", re.I)
 _YEAR = re.compile(r"^(?:1[0-9]|20)\d\d$")
 
 
-def counts_something_else(counts: tuple[str, ...], answer: str, evidence: str, question: str = "") -> str:
-    """For "how many <counts>": every mention of the answer's numbers that says what it counts, in the
-    evidence, counts another thing ("15 militants" for "How many soldiers were killed?", "12 distress
-    flares" for "How many passengers were injured?"). Returns what it counts ("distress flares") or "". No
-    objection where the evidence does not say what the number counts ("the toll rose to 15"), where it
-    counts people in general ("15 people"), or where one of its mentions, or a "one <thing>", counts the
-    asked thing. Ordinals, and years (a four-digit number not followed by a common noun), are no counts."""
+def count_verdict(counts: tuple[str, ...], answer: str, evidence: str, question: str = "") -> tuple[str, str]:
+    """For "how many <counts>": what the answer's number counts in ``evidence``. ``("asked", "")`` when one
+    of its mentions, or a "one <thing>", counts the asked thing (or people in general: "15 people");
+    ``("other", words)`` when every mention that says what it counts counts another thing ("15 militants"
+    for "How many soldiers were killed?", "12 distress flares" for "How many passengers were injured?");
+    ``("", "")`` when the evidence does not say ("the toll rose to 15") or the check does not apply.
+    Ordinals, and years (a four-digit number not followed by a common noun), are no counts."""
     from rag.text.lexical import _tok_match, extract_numbers, number_values
 
     values = {round(v, 6) for v in number_values(answer)} - {round(v, 6) for v in number_values(question)}
     if not counts or not values:
-        return ""
+        return "", ""
     asked = [_count_stem(c) for c in counts]
 
     def counts_asked(window: list[str]) -> bool:
         return any(w.lower() in COUNT_GENERIC or any(_tok_match(_count_stem(w), c) for c in asked) for w in window)
 
     if any(counts_asked(_counted_window(evidence[m.end():])) for m in _ONE.finditer(evidence)):
-        return ""  # "one rotation of the crank": a bare "one" is no number mention, but it counts
+        return "asked", ""  # "one rotation of the crank": a bare "one" is no number mention, but it counts
     other = ""
     for mention in extract_numbers(evidence):
         if round(mention.value, 6) not in values or mention.ordinal or (
@@ -351,9 +351,15 @@ def counts_something_else(counts: tuple[str, ...], answer: str, evidence: str, q
         if not nouns:
             continue
         if counts_asked(window):
-            return ""
+            return "asked", ""
         other = other or " ".join(nouns)
-    return other
+    return ("other", other) if other else ("", "")
+
+
+def counts_something_else(counts: tuple[str, ...], answer: str, evidence: str, question: str = "") -> str:
+    """What the answer's number counts in ``evidence`` when that is not what the question asks, else ""."""
+    verdict, other = count_verdict(counts, answer, evidence, question)
+    return other if verdict == "other" else ""
 
 
 def _drop_wrong_type(result: Verification, question: str, by_n: dict,
@@ -365,9 +371,17 @@ def _drop_wrong_type(result: Verification, question: str, by_n: dict,
     kept = []
     for s in result.sentences:
         evidence = " ".join(by_n[n].display_text for n in s.cites if n in by_n)
+        other = counts_something_else(counts, s.text, evidence, question) if kind == "a number" else ""
+        if other and is_short_answer(s.text, short_words):
+            # a short answer cited to the wrong sentence (small models often cite the wrong number): the
+            # evidence sentence where its number counts the asked thing supports it
+            right = [n for n, it in by_n.items() if n not in s.cites
+                     and count_verdict(counts, s.text, it.display_text, question)[0] == "asked"]
+            if right:
+                s.cites, s.context, s.action, other = right[:1], [], "recited", ""
         if kind and not gives_kind(kind, s.text, evidence, question):
             result.dropped.append((s.text, [f"the question asks for {kind}; the answer gives none"]))
-        elif kind == "a number" and (other := counts_something_else(counts, s.text, evidence, question)):
+        elif other:
             result.dropped.append((s.text, [f"the answer's number counts {other}, not what the question asks"]))
         elif names_the_asker(question, s.text, short_words):
             result.dropped.append((s.text, ["the answer names someone the question already names"]))

@@ -55,3 +55,22 @@ def test_units_and_names_in_the_counted_phrase_are_read():
     assert _other(q, "300", "Velk lies about 300 mi from the coast.") == "mi"
     q = "How many Orrin pilgrims walked to the shrine?"
     assert _other(q, "4,000", "An estimated 4,000 Orrin pilgrims walked to the shrine.") == ""
+
+
+def test_a_short_count_cited_to_the_wrong_sentence_is_recited_to_the_right_one():
+    """Small models often cite the wrong sentence: "9" cited to the rockets is re-cited to the sentence
+    where 9 counts deckhands; with no such sentence it is dropped."""
+    from types import SimpleNamespace
+
+    from rag.answer.verify import Verification, VerifiedSentence, _drop_wrong_type
+
+    items = {1: SimpleNamespace(n=1, display_text="The barge's crew fired 9 signal rockets before dawn."),
+             2: SimpleNamespace(n=2, display_text="Officials said 9 deckhands were hurt in the grounding."),
+             3: SimpleNamespace(n=3, display_text="The river port handled 9 barges that week.")}
+    result = Verification(sentences=[VerifiedSentence("9", [1], "kept", 0.9)])
+    _drop_wrong_type(result, Q, items)
+    assert [(s.text, s.cites, s.action) for s in result.sentences] == [("9", [2], "recited")]
+
+    result = Verification(sentences=[VerifiedSentence("9", [1], "kept", 0.9)])
+    _drop_wrong_type(result, Q, {n: it for n, it in items.items() if n != 2})
+    assert not result.sentences and "counts signal rockets" in result.dropped[0][1][0]
