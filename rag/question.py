@@ -145,6 +145,13 @@ def gives_kind(kind: str, text: str, evidence: str = "", question: str = "") -> 
 _HOW_MANY = re.compile(r"\bhow\s+many\s+([^?,;:]*)", re.I)
 _COUNT_PHRASE_END = set(words("question", "count_phrase_end"))
 COUNT_GENERIC = frozenset(words("question", "count_generic"))
+_UNIT_ALIASES = dict(words("question", "count_unit_aliases"))
+
+
+def count_stem(word: str) -> str:
+    """The stem a counted word is compared by, an abbreviated unit read as its word ("km" -> "kilometr")."""
+    w = word.lower()
+    return tu.stem(_UNIT_ALIASES.get(w, w))
 
 
 def count_phrase(ws: list[str]) -> list[str]:
@@ -174,7 +181,7 @@ def counted_terms(question: str) -> tuple[str, ...]:
     phrase = [w.lower() for w in count_phrase(re.findall(r"[A-Za-z][\w'’-]*", m.group(1)))]
     if any(w in COUNT_GENERIC for w in phrase):
         return ()
-    return tuple(dict.fromkeys(tu.stem(w) for w in phrase if w not in tu.STOPWORDS))
+    return tuple(dict.fromkeys(count_stem(w) for w in phrase if w not in tu.STOPWORDS))
 
 
 _PREMISE_CLAUSE = re.compile(r"\b(?:when|after|before|while|once)\s+([^,?;]+)", re.I)

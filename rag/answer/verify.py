@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 
 from rag.knobs import DEFAULT_KNOBS, Knobs
-from rag.question import COUNT_GENERIC, asked_kind, gives_kind, is_short_answer
+from rag.question import COUNT_GENERIC, asked_kind, count_stem, gives_kind, is_short_answer
 from rag.text.sentences import split_sentences
 from rag.text.words import words
 
@@ -295,15 +295,7 @@ def names_the_asker(question: str, answer: str, short_words: int = DEFAULT_KNOBS
     return bool(names) and all(entity_in(n, question) for n in names)
 
 
-_UNIT_ALIASES = dict(words("question", "count_unit_aliases"))
 _CLAUSE_END = re.compile(r"[,;:()!?\"“”]|\.(?:\s|$)")
-
-
-def _count_stem(word: str) -> str:
-    from rag.text.lexical import stem
-
-    w = word.lower()
-    return stem(_UNIT_ALIASES.get(w, w))
 
 
 def _counted_window(text: str) -> list[str]:
@@ -332,10 +324,8 @@ def count_verdict(counts: tuple[str, ...], answer: str, evidence: str, question:
     values = {round(v, 6) for v in number_values(answer)} - {round(v, 6) for v in number_values(question)}
     if not counts or not values:
         return "", ""
-    asked = [_count_stem(c) for c in counts]
-
     def counts_asked(window: list[str]) -> bool:
-        return any(w.lower() in COUNT_GENERIC or any(_tok_match(_count_stem(w), c) for c in asked) for w in window)
+        return any(w.lower() in COUNT_GENERIC or any(_tok_match(count_stem(w), c) for c in counts) for w in window)
 
     if any(counts_asked(_counted_window(evidence[m.end():])) for m in _ONE.finditer(evidence)):
         return "asked", ""  # "one rotation of the crank": a bare "one" is no number mention, but it counts
