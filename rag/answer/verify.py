@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 
 from rag.knobs import DEFAULT_KNOBS, Knobs
-from rag.question import COUNT_GENERIC, asked_kind, count_stem, gives_kind, is_short_answer
+from rag.question import COUNT_GENERIC, analyse, count_phrase, count_stem, gives_kind, is_short_answer
 from rag.text.sentences import split_sentences
 from rag.text.words import words
 
@@ -300,7 +300,6 @@ _CLAUSE_END = re.compile(r"[,;:()!?\"“”]|\.(?:\s|$)")
 
 def _counted_window(text: str) -> list[str]:
     """The words after a number that say what it counts ("9 signal rockets before ..." -> signal, rockets)."""
-    from rag.question import count_phrase
     from rag.text.lexical import STOPWORDS, number_values
 
     cut = _CLAUSE_END.search(text[:80])
@@ -324,6 +323,7 @@ def count_verdict(counts: tuple[str, ...], answer: str, evidence: str, question:
     values = {round(v, 6) for v in number_values(answer)} - {round(v, 6) for v in number_values(question)}
     if not counts or not values:
         return "", ""
+
     def counts_asked(window: list[str]) -> bool:
         return any(w.lower() in COUNT_GENERIC or any(_tok_match(count_stem(w), c) for c in counts) for w in window)
 
@@ -354,10 +354,8 @@ def counts_something_else(counts: tuple[str, ...], answer: str, evidence: str, q
 
 def _drop_wrong_type(result: Verification, question: str, by_n: dict,
                      short_words: int = DEFAULT_KNOBS.short_answer_words) -> None:
-    from rag.question import analyse
-
-    kind = asked_kind(question)
-    counts = analyse(question).counts
+    asked = analyse(question)  # computed once for the chain (cached)
+    kind, counts = asked.kind, asked.counts
     kept = []
     for s in result.sentences:
         evidence = " ".join(by_n[n].display_text for n in s.cites if n in by_n)

@@ -127,7 +127,7 @@ def test_quoted_fallback_is_verified_too(seed_assistant):
     q = "At what time did the mortar rounds land in the embassy compound on Friday?"
     _, _, items, refusal, *_ = chain.prepare(q)
     assert refusal is None
-    from rag.answer.verify import gives_kind
+    from rag.question import gives_kind
 
     ans = chain.answer(q)
     if gives_kind("a clock time", items[0].display_text):
@@ -242,7 +242,7 @@ def test_answer_of_the_wrong_kind_is_dropped(seed_assistant):
 
 
 def test_asked_and_given_kinds():
-    from rag.answer.verify import asked_kind, gives_kind
+    from rag.question import asked_kind, gives_kind
 
     assert asked_kind("How old is the chief engineer?") == "an age"
     assert asked_kind("How many people died?") == asked_kind("By how much did prices rise?") == "a number"
@@ -296,7 +296,7 @@ def test_model_reads_best_evidence_only_and_cut_off_json_is_salvaged(seed_assist
 
 
 def test_place_answers():
-    from rag.answer.verify import asked_kind, gives_kind
+    from rag.question import asked_kind, gives_kind
 
     q = "Where did Ilsabet Varro-Quent study engineering?"
     assert asked_kind(q) == asked_kind("In which town was the boat found?") == "a place"
