@@ -39,6 +39,7 @@ class QuestionAnalysis:
     other_terms: frozenset[str]  # the other stemmed content words
     premise: tuple[str, ...]  # events the question assumes ("when she conceded" -> "conceded")
     counts: tuple[str, ...] = ()  # stems of what "how many ..." counts ("how many US soldiers" -> "soldier")
+    parts: tuple[str, ...] = ()  # the questions of a question that asks several things; () when it asks one
 
 
 @lru_cache(maxsize=512)
@@ -48,7 +49,8 @@ def analyse(question: str) -> QuestionAnalysis:
     return QuestionAnalysis(
         text=question, wh=wh.group(1).lower() if wh else "", kind=asked_kind(question),
         names=tuple(e.text for e in extract_entities(question)), name_terms=frozenset(names),
-        other_terms=frozenset(other), premise=tuple(premise_verbs(question)), counts=counted_terms(question))
+        other_terms=frozenset(other), premise=tuple(premise_verbs(question)), counts=counted_terms(question),
+        parts=question_parts(question))
 
 
 def question_terms(question: str) -> tuple[set[str], set[str]]:
@@ -182,6 +184,34 @@ def counted_terms(question: str) -> tuple[str, ...]:
     if any(w in COUNT_GENERIC for w in phrase):
         return ()
     return tuple(dict.fromkeys(count_stem(w) for w in phrase if w not in tu.STOPWORDS))
+
+
+_PART_WH = "|".join(words("question", "part_wh_openers"))
+_PART_AUX = "|".join(words("question", "part_aux_openers"))
+_PART_SUBJ = "|".join(words("question", "part_aux_subjects"))
+# "..., and how did ...", "... and was any data taken?": "and" opening a new question. An auxiliary opens
+# one only before its subject (a determiner, a pronoun or a name): "and is based in ..." describes the
+# first part's subject instead.
+# A question word right before a subject pronoun opens a clause, not a question ("between a dam and what it
+# holds back").
+_PART_SPLIT = re.compile(rf"(?i:,?\s+and\s+)(?=(?i:(?:{_PART_WH})\b(?!\s+(?:it|he|she|they|we|i|you)\b))"
+                         rf"|(?i:{_PART_AUX})\s+(?:(?i:{_PART_SUBJ})\b|[A-Z]))")
+_QUESTION_START = re.compile(rf"^\s*(?:{_PART_AUX})\b", re.I)
+
+
+def question_parts(question: str, min_words: int = 3) -> tuple[str, ...]:
+    """The questions of a question that asks several things, each ending with "?": "What did the deal give
+    workers, and how did members vote on it?" -> ("What did the deal give workers?", "how did members vote
+    on it?"). () when it asks one thing, or when a part would have fewer than ``min_words`` words
+    ("Who won and when?" is answered whole). A later part may refer back ("it"): it is asked with the
+    first part as context, never alone."""
+    pieces = [p.strip(" ,;") for p in _PART_SPLIT.split(question.strip())]
+    # the first part must be a question too ("At the start of the strike, what was ..."): a question word
+    # in it, or an auxiliary opening it
+    if len(pieces) < 2 or not (_WH.search(pieces[0]) or _QUESTION_START.match(pieces[0])) or any(
+            len(p.split()) < min_words for p in pieces):
+        return ()
+    return tuple(p.rstrip("?").rstrip() + "?" for p in pieces)
 
 
 _PREMISE_CLAUSE = re.compile(r"\b(?:when|after|before|while|once)\s+([^,?;]+)", re.I)

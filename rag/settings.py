@@ -229,6 +229,18 @@ class Settings(BaseSettings):
         "answer_check", True, "When the model judged the question answerable but no sentence of its "
         "answer passed verification, answer with the best evidence sentence quoted (itself verified) "
         "instead of refusing.")
+    answer_each_part: bool = setting(
+        "answer_check", True, "A question that asks several things (\"What did the deal give workers, and how "
+        "did members vote on it?\", rag/question.py: question_parts) has each further part answered on its "
+        "own: an LLM in one more turn of the same conversation, shown the part's best new evidence sentences; "
+        "the extractive backend by quoting the part's best sentence. Each part's answer is verified and judged "
+        "by the decision like any answer, and added when it passes. Otherwise the first part is answered and "
+        "the rest dropped. On, verification also reads an answer sentence joining two answers (\", and\") clause "
+        "by clause, and checks each sentence against the part of the question it answers.")
+    part_evidence_k: int = setting(
+        "answer_check", 2, "Evidence sentences selected for a further part of a question and shown to the LLM "
+        "when it has not seen them (0: the part is answered from the evidence of the whole question).",
+        ge=0, le=10)
     short_answer_words: int = setting(
         "answer_check", 8, "An answer of at most this many words is a short answer (\"seven\", \"3:40 "
         "a.m.\"): it says nothing of its own, so it is verified, checked and judged together with "

@@ -36,3 +36,22 @@ def test_what_a_how_many_question_counts():
     assert counted_terms("How many times did the council vote?") == ()
     assert counted_terms("How much did the bridge cost?") == ()
     assert analyse("How many deckhands were hurt?").counts == ("deckhand",)
+
+
+def test_the_parts_of_a_question_that_asks_several_things():
+    from rag.question import analyse, question_parts
+
+    assert question_parts("What did the new contract give nurses, and how did the staff vote on it?") == (
+        "What did the new contract give nurses?", "how did the staff vote on it?")
+    # a leading phrase before the question word; "and" + an auxiliary and its subject
+    assert question_parts("After the flood, what did the mayor promise and was any money set aside?") == (
+        "After the flood, what did the mayor promise?", "was any money set aside?")
+    assert question_parts("Did the museum reopen and did Karin Olsen attend?") == (
+        "Did the museum reopen?", "did Karin Olsen attend?")
+    # one question: names joined by "and", a relative clause, an embedded clause, a part too short
+    for one in ("What did the mayor and the governor agree on?", "Which firm makes the drug and is based in Tarn?",
+                "What is the difference between a weir and what it holds back?", "Who won the race and when?",
+                "How many boats sank?"):
+        assert question_parts(one) == (), one
+    assert analyse("Who chairs the board, and what did she say about the merger?").parts == (
+        "Who chairs the board?", "what did she say about the merger?")

@@ -327,6 +327,107 @@ class AnswerChain:
                           short_words=self.knobs.short_answer_words)
         return decide(d, self.settings.decision_threshold, load_model(str(self.settings.decision_model_path)))
 
+    def _answer_parts(self, standalone: str, messages: list[dict] | None, reply: str, items: list[EvidenceItem],
+                      passages, verified: Verification, rules: RuleVerdict, notes: list[str],
+                      origin: str) -> list[EvidenceItem]:
+        """The further parts of a question that asks several things, each answered on its own: by an LLM in
+        one more turn of the answer call's conversation (``messages``) with the part's best new evidence
+        sentences, by the extractive backend (``messages`` None) by quoting the part's best sentence. A
+        part's answer joins ``verified`` (in place) when it passes verification and the decision and says
+        something the answer does not already say. Returns the evidence items, new ones numbered after.
+
+        The model's own answer (``origin`` "model" or "recited") answers the first part: the later ones are
+        asked (all of them when verification dropped part of the answer). A quoted sentence (the extractive backend, the quote fallback) is the best for the question
+        as a whole and may answer any part: then each part, the first too, gets its own best sentence quoted
+        (what repeats the quote drops out). A small model asked again after its answer failed verification
+        repeats the quote it was shown."""
+        from rag.question import analyse
+        from rag.text.lexical import content_set
+
+        asked = analyse(standalone)
+        if len(asked.parts) < 2:
+            return items
+        index = self.index
+        said = set().union(*(content_set(v.text) for v in verified.sentences))
+        quoted = {n for v in verified.sentences for n in v.cites}
+        quoting = messages is None or origin not in ("model", "recited")
+        # the first part is asked too when the answer may not hold it: a quote, or a model's answer that lost
+        # a sentence or a clause in verification
+        first = 0 if quoting or verified.dropped else 1
+        for i, part in enumerate(asked.parts[first:], first + 1):
+            # searched among the passages retrieved for the whole question, which are on its topic already
+            found = select_evidence(part, passages, index.embedder, index.articles, k=self.settings.evidence_k,
+                                    knobs=self.knobs)
+            # the model's answer first; when it fails verification, the part's best sentence quoted, as for a
+            # whole question (quote_fallback)
+            ways = ["quote"] if quoting else ["model", "quote"] if self.settings.quote_fallback else ["model"]
+            for how in ways:
+                known = {(it.doc_id, it.start): it for it in items}
+                if how == "quote":
+                    if not found:
+                        break
+                    top = known.get((found[0].doc_id, found[0].start))
+                    if top is not None and top.n in quoted:
+                        break  # the sentence already quoted answers this part too
+                    new = [] if top is not None else [found[0]]
+                    top = top or found[0]
+                    text, cited, lps = top.display_text, [], None
+                else:
+                    new = [it for it in found if (it.doc_id, it.start) not in known][:self.settings.part_evidence_k]
+                    model = self._ask_part(messages, reply, items, new, part)
+                    if isinstance(model, str):
+                        notes.append(f"part {i} of the question ({part!r}) not answered: {model}")
+                        break
+                    text, cited, lps = model
+                for n, it in enumerate(new, len(items) + 1):
+                    it.n = n
+                shown = items + new
+                if how == "quote":
+                    cited = [top.n]
+                checked = verify(text, cited, shown, self.scorer, question=part, knobs=self.knobs)
+                if not checked.sentences:
+                    notes += dropped_notes(checked)
+                    continue
+                fresh = [v for v in checked.sentences if content_set(v.text) - said]
+                if not fresh:
+                    notes.append(f"part {i} of the question ({part!r}): the answer already says it")
+                    break
+                checked.sentences = fresh
+                origin_of_part = "model" if how == "model" else "extractive" if messages is None else "quote"
+                decision = self._decide(part, rules, origin_of_part, self._citations(checked, shown)[0], shown,
+                                        passages, checked, lps)
+                if decision is not None and not decision.answer:
+                    notes.append(f"part {i} of the question ({part!r}) not answered: {decision.note()}")
+                    break
+                # in the question's order: an answer to the first part, found later, is read first
+                verified.sentences[len(verified.sentences) if i > 1 else 0:0] = fresh
+                said |= set().union(*(content_set(v.text) for v in fresh))
+                quoted |= {n for v in fresh for n in v.cites}
+                items = shown
+                notes.append(f"part {i} of the question ({part!r}) answered on its own ({origin_of_part})")
+                break
+        return items
+
+    def _ask_part(self, messages: list[dict], reply: str, items: list[EvidenceItem], new: list[EvidenceItem],
+                  part: str) -> tuple[str, list[int], list[float] | None] | str:
+        """The model's answer to one part, in one more turn of the answer call's conversation, with the
+        ``new`` evidence sentences (numbered after ``items``): (text, citations, log-probabilities), or why
+        there is none."""
+        k = len(items) + len(new)
+        for n, it in enumerate(new, len(items) + 1):
+            it.n = n
+        token_lps: list | None = [] if self.settings.llm_logprobs else None
+        try:
+            raw = self.backend.complete_json(prompts.part_messages(messages, reply, new, part),
+                                             prompts.answer_schema(k), max_tokens=self.settings.llm_max_tokens,
+                                             logprobs=token_lps)
+        except RagError as exc:
+            return f"the model call failed ({exc})"
+        text, cited = self._parse(raw, k)
+        if not text or looks_like_refusal(text):
+            return "the model found no answer"
+        return text, cited, answer_logprobs(token_lps) if token_lps else None
+
     # ------------------------------------------------------------------ public
     def prepare(self, question: str, history=None, filters=None, k: int | None = None):
         """Steps 1-3. Returns (standalone, passages, items, refusal-or-None, timings, t0, history, rules).
@@ -491,6 +592,11 @@ class AnswerChain:
             return
         if decision is not None:
             notes.append(decision.note())
+        if self.settings.answer_each_part and (messages is not None or backend is None):
+            items = self._answer_parts(standalone, messages, raw, items, passages, verified, rules, notes, origin)
+            body, citations = self._citations(verified, items)
+            timings.generate_ms = (time.perf_counter() - tg) * 1000 - timings.verify_ms
+            timings.total_ms = (time.perf_counter() - t0) * 1000
         yield {"type": "answer", "answer": Answer(
             question=question, text=body, refused=False, citations=citations, passages=passages,
             timings=timings, standalone_question=standalone, backend=self.settings.backend, notes=notes,

@@ -104,6 +104,18 @@ def self_check_messages(answer_messages: list[dict], candidate: str) -> list[dic
         'Reply with JSON {"supported": true} or {"supported": false}.')}]
 
 
+def part_messages(answer_messages: list[dict], reply: str, items, part: str) -> list[dict]:
+    """A question that asks several things, one more part: the answer call's conversation, the model's reply,
+    then the part (with the sentences found for it that the model has not seen yet). A small model answers
+    the first thing a question asks and drops the rest; asked part by part it answers each. The prefix is
+    the answer call's prompt, so llama.cpp's prompt cache serves it and only the new turn is processed."""
+    more = f"More evidence:\n{evidence_block(items)}\n\n" if items else ""
+    return [*answer_messages, {"role": "assistant", "content": reply}, {"role": "user", "content": (
+        f"{more}Now answer this part of the question: {_defang(part)}\n\nAnswer it in one short sentence "
+        f"with its citations, or \"{REFUSAL_PREFIX}.\" with no citations. Reply as JSON with keys \"answer\" "
+        "and \"citations\".")}]
+
+
 ANSWER_INSTRUCTIONS = (
     "Answer in one or two short sentences using only the evidence; name who or what the "
     "answer is about. Put the numbers of the evidence "

@@ -11,7 +11,7 @@ If nothing survives, the chain refuses.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from rag.knobs import DEFAULT_KNOBS, Knobs
 from rag.question import COUNT_GENERIC, analyse, count_phrase, count_stem, gives_kind, is_short_answer
@@ -197,12 +197,55 @@ def verify(answer_text: str, cited: list[int], items, scorer, question: str = ""
             reasons = res.reasons or ["not supported by any evidence sentence"]
         else:
             reasons = ["no evidence"]
+        clauses = (compound_clauses(shown) if knobs.answer_each_part and sent == shown and question
+                   and analyse(question).parts else [])
+        if clauses:
+            # one sentence answering two parts of the question ("X cost 240,000 crowns, and the ferry fired
+            # 12 flares"), each from another evidence sentence: each clause stands or falls on its own
+            sub = verify(" ".join(clauses), marks or cited, items, plain, knobs=knobs)
+            if sub.sentences:
+                result.sentences += sub.sentences
+                result.dropped += sub.dropped
+                continue
         result.dropped.append((shown, reasons))
     if question:
-        _drop_off_topic(result, question, by_n, knobs)
-        _drop_wrong_type(result, question, by_n, knobs.short_answer_words)
+        _drop_unanswering(result, question, by_n, knobs)
         _cite_the_named(result, question, items, knobs.short_answer_words)
     return result
+
+
+def _drop_unanswering(result: Verification, question: str, by_n: dict, knobs: Knobs) -> None:
+    """Drop the sentences that do not address the question or give the wrong kind of answer. A sentence
+    answers a question that asks several things when it answers one of its parts: "The repairs cost 240,000
+    crowns." is no count, and no answer to "how many flares ...?", but it answers "How much did the repairs
+    cost?"."""
+    asked = (question, *analyse(question).parts) if knobs.answer_each_part else (question,)
+    kept: list[VerifiedSentence] = []
+    for s in result.sentences:
+        first: list[tuple[str, list[str]]] = []
+        for q in asked:
+            one = Verification(sentences=[replace(s, cites=list(s.cites), context=list(s.context))])
+            _drop_off_topic(one, q, by_n, knobs)
+            _drop_wrong_type(one, q, by_n, knobs.short_answer_words)
+            if one.sentences:
+                kept += one.sentences
+                break
+            first = first or one.dropped
+        else:
+            result.dropped += first
+    result.sentences = kept
+
+
+_CLAUSE_JOIN = re.compile(r",\s+and\s+|;\s+")
+
+
+def compound_clauses(sentence: str, min_words: int = 4) -> list[str]:
+    """The clauses of a sentence that joins statements with ", and" or ";", each written as a sentence;
+    [] when it has one clause or a part is too short to state anything."""
+    pieces = [p.strip(" .") for p in _CLAUSE_JOIN.split(sentence.strip())]
+    if len(pieces) < 2 or any(len(p.split()) < min_words for p in pieces):
+        return []
+    return [p[0].upper() + p[1:] + "." for p in pieces]
 
 
 def _cite_the_named(result: Verification, question: str, items,

@@ -7,6 +7,7 @@ it lets us drive verification with a deliberately wrong generation.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -578,3 +579,85 @@ def test_a_rewrite_that_carries_the_previous_answer_into_the_question_is_dropped
     assert chain.condense("Who did he speak to on the phone?", hist) == "Who did Lloyd Austin speak to on the phone?"
     fake.rewrite = "Who did Lloyd Austin speak to on the phone?"
     assert chain.condense("Who did he speak to on the phone?", hist) == fake.rewrite
+
+
+class _PartByPart(ScriptedLLM):
+    """Answers the first part of the question in the answer call and ``later`` in the follow-up turn."""
+
+    def __init__(self, first: str, first_cites: list[int], later: str):
+        super().__init__(first, first_cites)
+        self.later = later
+
+    def complete_json(self, messages, schema, max_tokens=160, logprobs=None):
+        if "Now answer this part" in str(messages[-1].get("content")):
+            self.calls.append(messages)
+            n = max(int(m) for m in re.findall(r"^\[(\d+)\]", "\n".join(
+                str(x.get("content")) for x in messages), re.M))
+            # cite the evidence sentence that holds the answer's first number
+            text = "\n".join(str(x.get("content")) for x in messages)
+            num = re.search(r"\d+", self.later).group(0)
+            cite = next((int(k) for k, line in re.findall(r"^\[(\d+)\](.*)$", text, re.M) if num in line), n)
+            return json.dumps({"answer": self.later, "citations": [cite]})
+        return super().complete_json(messages, schema, max_tokens, logprobs)
+
+
+TWO_PART = "How many times have U.S. forces been attacked since Oct. 17, and how many militants were killed in Iraq?"
+
+
+def test_each_part_of_a_two_part_question_is_answered_in_a_follow_up_turn(seed_assistant):
+    """A small model answers the first thing a question asks; the chain asks the rest in one more turn of
+    the same conversation (the answer call's messages first, so the prompt cache serves them), verifies
+    that answer like any other, and joins it with its own citation."""
+    fake = _PartByPart("U.S. forces have been attacked at least 84 times since Oct. 17.", [1],
+                       "The U.S. strikes have killed at least 15 militants in Iraq.")
+    chain = _with_fake(seed_assistant, fake)
+    ans = chain.answer(TWO_PART)
+    answer_call, part_call = fake.calls[-2], fake.calls[-1]
+    assert part_call[:len(answer_call)] == answer_call
+    assert part_call[len(answer_call)]["role"] == "assistant"
+    assert "how many militants were killed in Iraq?" in part_call[-1]["content"]
+    assert not ans.refused and "84" in ans.text and "15 militants" in ans.text, ans.notes
+    assert re.search(r"15 militants in Iraq\. \[\d\]", ans.text)
+    assert any("part 2" in n and "answered" in n for n in ans.notes)
+    for c in ans.citations:
+        _quote_ok(seed_assistant, c)
+    assert any("15 militants" in c.quote for c in ans.citations)
+
+
+def test_a_part_answer_that_fails_verification_is_replaced_by_the_parts_best_sentence(seed_assistant):
+    """As for a whole question: the model's wording failed, the part's best evidence sentence is quoted
+    (verified and decided like any answer); with the quote fallback off the part goes unanswered."""
+    fake = _PartByPart("U.S. forces have been attacked at least 84 times since Oct. 17.", [1],
+                       "The strikes killed 40 militants in Iraq.")
+    chain = _with_fake(seed_assistant, fake)
+    ans = chain.answer(TWO_PART)
+    assert not ans.refused and "84" in ans.text and "40" not in ans.text
+    assert "at least 15 militants in Iraq" in ans.text
+    assert any("part 2" in n and "(quote)" in n for n in ans.notes), ans.notes
+    for c in ans.citations:
+        _quote_ok(seed_assistant, c)
+    chain.settings = chain.settings.model_copy(update={"quote_fallback": False})
+    ans = chain.answer(TWO_PART)
+    assert "84" in ans.text and "40" not in ans.text and "15 militants" not in ans.text
+
+
+def test_one_part_questions_and_the_switch_make_no_follow_up_call(seed_assistant):
+    fake = _PartByPart("U.S. forces have been attacked at least 84 times since Oct. 17.", [1],
+                       "The U.S. strikes have killed at least 15 militants in Iraq.")
+    chain = _with_fake(seed_assistant, fake)
+    chain.answer("How many times have U.S. forces been attacked since Oct. 17?")
+    assert not any("Now answer this part" in str(m[-1].get("content")) for m in fake.calls)
+    chain.settings = chain.settings.model_copy(update={"answer_each_part": False})
+    ans = chain.answer(TWO_PART)
+    assert not any("Now answer this part" in str(m[-1].get("content")) for m in fake.calls)
+    assert "15 militants" not in ans.text
+
+
+def test_the_extractive_backend_quotes_the_best_sentence_of_each_part(seed_assistant):
+    ans = seed_assistant.ask(TWO_PART)
+    assert not ans.refused and "84 times" in ans.text and "15 militants" in ans.text, ans.notes
+    assert len(ans.citations) == 2
+    for c in ans.citations:
+        _quote_ok(seed_assistant, c)
+    one = seed_assistant.ask("How many times have U.S. forces been attacked since Oct. 17?")
+    assert "15 militants" not in one.text

@@ -7,7 +7,8 @@ default answer-or-refuse decision. Each test names the kind it guards:
   described by Y's law" for "what is X"; a count of one thing for a count of another; the article's
   title given as the answer;
 - a question about one event answered from another article;
-- an instruction-like request answered by quoting an article's injected "system notice".
+- an instruction-like request answered by quoting an article's injected "system notice";
+- (strict scoring) a question that asks two things answered in part.
 """
 
 from __future__ import annotations
@@ -84,6 +85,24 @@ def test_the_local_model_does_not_answer_a_count_of_another_thing(kinds_assistan
         ans = kinds_assistant.ask("How many distress flares did the ferry fire during the storm?",
                                   backend="local")
         assert not ans.refused and "12" in ans.text, ans.notes
+    finally:
+        kinds_assistant.chain("local").close()
+
+
+@pytest.mark.slow
+def test_the_local_model_answers_each_part_of_a_two_part_question(kinds_assistant):
+    """Asked two things at once, the default local model writes both answers in one sentence cited to one
+    evidence sentence. Measured with ``RAG_ANSWER_EACH_PART=0``: verification drops that sentence whole and
+    the quote fallback gives the flares sentence only, without the cost (scored strictly: wrong). With it
+    each clause is verified on its own and each part is answered: both facts, each cited."""
+    question = ("How much did the repairs to the Brannock Isle pier cost, and how many distress flares did "
+                "the ferry fire?")
+    try:
+        ans = kinds_assistant.ask(question, backend="local")
+        assert not ans.refused, ans.notes
+        assert "240,000" in ans.text and "12" in ans.text, (ans.text, ans.notes)
+        quotes = " ".join(c.quote for c in ans.citations)
+        assert "240,000" in quotes and "12 distress flares" in quotes
     finally:
         kinds_assistant.chain("local").close()
 
