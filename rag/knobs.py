@@ -41,7 +41,8 @@ class Knobs:
     fragment_min_coverage: float = _default("fragment_min_coverage")
     fragment_contained_weight: float = _default("fragment_contained_weight")
     off_topic_min_coverage: float = _default("off_topic_min_coverage")
-    answer_each_part: bool = _default("answer_each_part")  # also: a compound answer verified clause by clause
+    answer_each_part: bool = _default("answer_each_part")  # each sentence checked against the part it answers
+    verify_clauses: bool = _default("verify_clauses")
     # the support scorer (rag/support.py)
     support_threshold: float = _default("support_threshold")
     support_lexical_weight: float = _default("support_lexical_weight")

@@ -197,7 +197,7 @@ def verify(answer_text: str, cited: list[int], items, scorer, question: str = ""
             reasons = res.reasons or ["not supported by any evidence sentence"]
         else:
             reasons = ["no evidence"]
-        clauses = (compound_clauses(shown) if knobs.answer_each_part and sent == shown and question
+        clauses = (compound_clauses(shown) if knobs.verify_clauses and sent == shown and question
                    and analyse(question).parts else [])
         if clauses:
             # one sentence answering two parts of the question ("X cost 240,000 crowns, and the ferry fired

@@ -91,18 +91,17 @@ def test_the_local_model_does_not_answer_a_count_of_another_thing(kinds_assistan
 
 @pytest.mark.slow
 def test_the_local_model_answers_each_part_of_a_two_part_question(kinds_assistant):
-    """Asked two things at once, the default local model writes both answers in one sentence cited to one
-    evidence sentence. Measured with ``RAG_ANSWER_EACH_PART=0``: verification drops that sentence whole and
-    the quote fallback gives the flares sentence only, without the cost (scored strictly: wrong). With it
-    each clause is verified on its own and each part is answered: both facts, each cited."""
-    question = ("How much did the repairs to the Brannock Isle pier cost, and how many distress flares did "
-                "the ferry fire?")
+    """Asked two things at once, the default local model answers the first and drops the second (measured with
+    ``RAG_ANSWER_EACH_PART=0``: only the crew sentence; scored strictly, a wrong answer). The chain asks the
+    second part in one more turn of the conversation: both facts, each cited to its sentence."""
+    question = "How many crew members were hurt in the storm, and when did Holm Lines resume its crossings?"
     try:
         ans = kinds_assistant.ask(question, backend="local")
         assert not ans.refused, ans.notes
-        assert "240,000" in ans.text and "12" in ans.text, (ans.text, ans.notes)
-        quotes = " ".join(c.quote for c in ans.citations)
-        assert "240,000" in quotes and "12 distress flares" in quotes
+        assert "two" in ans.text.lower() and "Friday" in ans.text, (ans.text, ans.notes)
+        quotes = [c.quote for c in ans.citations]
+        assert any("Two crew members" in q for q in quotes) and any("crossings" in q and "Friday" in q
+                                                                    for q in quotes), quotes
     finally:
         kinds_assistant.chain("local").close()
 
