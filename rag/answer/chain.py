@@ -337,10 +337,10 @@ class AnswerChain:
         something the answer does not already say. Returns the evidence items, new ones numbered after.
 
         The model's own answer (``origin`` "model" or "recited") answers the first part: the later ones are
-        asked (all of them when verification dropped part of the answer). A quoted sentence (the extractive backend, the quote fallback) is the best for the question
-        as a whole and may answer any part: then each part, the first too, gets its own best sentence quoted
-        (what repeats the quote drops out). A small model asked again after its answer failed verification
-        repeats the quote it was shown."""
+        asked (all of them when verification dropped part of the answer). A quoted sentence (the extractive
+        backend, the quote fallback) is the best for the question as a whole and may answer any part: then
+        each part, the first too, gets its own best sentence quoted (what repeats the quote drops out). A
+        small model asked again after its answer failed verification repeats the quote it was shown."""
         from rag.question import analyse
         from rag.text.lexical import content_set
 
@@ -371,19 +371,17 @@ class AnswerChain:
                         break  # the sentence already quoted answers this part too
                     new = [] if top is not None else [found[0]]
                     top = top or found[0]
-                    text, cited, lps = top.display_text, [], None
+                    _number_after(items, new)
+                    text, cited, lps = top.display_text, [top.n], None
                 else:
                     new = [it for it in found if (it.doc_id, it.start) not in known][:self.settings.part_evidence_k]
-                    model = self._ask_part(messages, reply, items, new, part)
+                    _number_after(items, new)
+                    model = self._ask_part(messages, reply, items + new, new, part)
                     if isinstance(model, str):
                         notes.append(f"part {i} of the question ({part!r}) not answered: {model}")
                         break
                     text, cited, lps = model
-                for n, it in enumerate(new, len(items) + 1):
-                    it.n = n
                 shown = items + new
-                if how == "quote":
-                    cited = [top.n]
                 checked = verify(text, cited, shown, self.scorer, question=part, knobs=self.knobs)
                 if not checked.sentences:
                     notes += dropped_notes(checked)
@@ -408,14 +406,12 @@ class AnswerChain:
                 break
         return items
 
-    def _ask_part(self, messages: list[dict], reply: str, items: list[EvidenceItem], new: list[EvidenceItem],
+    def _ask_part(self, messages: list[dict], reply: str, shown: list[EvidenceItem], new: list[EvidenceItem],
                   part: str) -> tuple[str, list[int], list[float] | None] | str:
-        """The model's answer to one part, in one more turn of the answer call's conversation, with the
-        ``new`` evidence sentences (numbered after ``items``): (text, citations, log-probabilities), or why
-        there is none."""
-        k = len(items) + len(new)
-        for n, it in enumerate(new, len(items) + 1):
-            it.n = n
+        """The model's answer to one part, in one more turn of the answer call's conversation, shown the
+        ``new`` evidence sentences (the last of ``shown``): (text, citations, log-probabilities), or why there
+        is none."""
+        k = len(shown)
         token_lps: list | None = [] if self.settings.llm_logprobs else None
         try:
             raw = self.backend.complete_json(prompts.part_messages(messages, reply, new, part),
@@ -592,7 +588,7 @@ class AnswerChain:
             return
         if decision is not None:
             notes.append(decision.note())
-        if self.settings.answer_each_part and (messages is not None or backend is None):
+        if self.settings.answer_each_part:
             items = self._answer_parts(standalone, messages, raw, items, passages, verified, rules, notes, origin)
             body, citations = self._citations(verified, items)
             timings.generate_ms = (time.perf_counter() - tg) * 1000 - timings.verify_ms
@@ -602,6 +598,12 @@ class AnswerChain:
             timings=timings, standalone_question=standalone, backend=self.settings.backend, notes=notes,
             raw_generation=text, raw_citations=cited, evidence=evidence_dicts(items), origin=origin,
             decision=None if decision is None else decision.record(origin, body))}
+
+
+def _number_after(items: list[EvidenceItem], new: list[EvidenceItem]) -> None:
+    """Number the ``new`` evidence items after ``items`` (as the model and the citations see them)."""
+    for n, it in enumerate(new, len(items) + 1):
+        it.n = n
 
 
 def contained_quotes(cited: list[int], by_n: dict) -> dict[int, int]:
