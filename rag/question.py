@@ -192,9 +192,9 @@ _PART_SUBJ = "|".join(words("question", "part_aux_subjects"))
 # "..., and how did ...", "... and was any data taken?": "and" opening a new question. An auxiliary opens
 # one only before its subject (a determiner, a pronoun or a name): "and is based in ..." describes the
 # first part's subject instead.
-# A question word right before a subject pronoun opens a clause, not a question ("between a dam and what it
-# holds back").
-_PART_SPLIT = re.compile(rf"(?i:,?\s+and\s+)(?=(?i:(?:{_PART_WH})\b(?!\s+(?:it|he|she|they|we|i|you)\b))"
+# A question word right before a subject pronoun (words.toml: part_clause_pronouns) opens a clause, not a question.
+_PART_CLAUSE = "|".join(words("question", "part_clause_pronouns"))
+_PART_SPLIT = re.compile(rf"(?i:,?\s+and\s+)(?=(?i:(?:{_PART_WH})\b(?!\s+(?:{_PART_CLAUSE})\b))"
                          rf"|(?i:{_PART_AUX})\s+(?:(?i:{_PART_SUBJ})\b|[A-Z]))")
 _QUESTION_START = re.compile(rf"^\s*(?:{_PART_AUX})\b", re.I)
 
@@ -203,8 +203,8 @@ def question_parts(question: str, min_words: int = 3) -> tuple[str, ...]:
     """The questions of a question that asks several things, each ending with "?": "What did the deal give
     workers, and how did members vote on it?" -> ("What did the deal give workers?", "how did members vote
     on it?"). () when it asks one thing, or when a part would have fewer than ``min_words`` words
-    ("Who won and when?" is answered whole). A later part may refer back ("it"): it is asked with the
-    first part as context, never alone."""
+    ("Who won and when?" is answered whole). A later part may refer back ("it"): a model is asked it in
+    the conversation that holds the first part; its evidence is searched among the whole question's passages."""
     pieces = [p.strip(" ,;") for p in _PART_SPLIT.split(question.strip())]
     # the first part must be a question too ("At the start of the strike, what was ..."): a question word
     # in it, or an auxiliary opening it

@@ -21,7 +21,7 @@ from rag.answer.evidence import EvidenceItem, select_evidence
 from rag.answer.sanitise import looks_like_refusal, without_instructions
 from rag.answer.verify import Verification, premise_contradicted, verify
 from rag.knobs import DEFAULT_KNOBS, Knobs
-from rag.question import is_short_answer
+from rag.question import analyse, is_short_answer
 from rag.settings import Settings
 from rag.types import Answer, Citation, Passage, RagError, Timings, meta_of
 
@@ -317,7 +317,6 @@ class AnswerChain:
         if not self.settings.decision:
             return None
         from rag.answer.decision import DecisionInput, decide, load_model
-        from rag.question import analyse
 
         d = DecisionInput(question=analyse(standalone), rules_ok=rules.ok, rule_reasons=rules.reasons,
                           rule_kinds=rules.kinds,
@@ -341,7 +340,6 @@ class AnswerChain:
         backend, the quote fallback) is the best for the question as a whole and may answer any part: then
         each part, the first too, gets its own best sentence quoted (what repeats the quote drops out). A
         small model asked again after its answer failed verification repeats the quote it was shown."""
-        from rag.question import analyse
         from rag.text.lexical import content_set
 
         asked = analyse(standalone)
@@ -588,7 +586,7 @@ class AnswerChain:
             return
         if decision is not None:
             notes.append(decision.note())
-        if self.settings.answer_each_part:
+        if self.settings.answer_each_part and analyse(standalone).parts:
             items = self._answer_parts(standalone, messages, raw, items, passages, verified, rules, notes, origin)
             body, citations = self._citations(verified, items)
             timings.generate_ms = (time.perf_counter() - tg) * 1000 - timings.verify_ms
