@@ -194,6 +194,15 @@ def run(args) -> int:
             _print_json(answer.to_contract())
         else:
             print(answer.text)
+            if answer.refused:
+                if answer.refusal is not None:
+                    print(answer.refusal.text)
+                if answer.passages:
+                    print("\nClosest passages:")
+                for p in answer.passages[:3]:
+                    print(f"- {p.title or 'Untitled article'} — {p.source or 'unknown source'}"
+                          f"{', ' + p.published if p.published else ''}")
+                    print("    " + p.text.replace("\n", " ")[:300])
             if answer.citations:
                 print()
                 for c in answer.citations:

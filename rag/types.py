@@ -122,6 +122,16 @@ class Timings(BaseModel):
     total_ms: float = 0.0
 
 
+class RefusalReason(BaseModel):
+    """Why an answer was refused, for the reader (``rag.answer.refusal`` writes it). ``kind`` is stable for
+    scripts: empty_index, no_question, no_match, not_mentioned, contradicted, not_disclosed, model_declined,
+    unsupported, unlikely."""
+
+    kind: str
+    text: str  # one sentence the reader can act on
+    missing: list[str] = Field(default_factory=list)  # the question's words the closest passages lack
+
+
 class Answer(BaseModel):
     question: str
     text: str
@@ -142,6 +152,7 @@ class Answer(BaseModel):
     origin: str = ""
     # the answer-or-refuse decision: p(correct), threshold, its features and the candidate it judged
     decision: dict[str, Any] | None = None
+    refusal: RefusalReason | None = None  # why it refused (None when it answered)
 
     def to_contract(self) -> dict[str, Any]:
         """The stable JSON object of ``newsrag ask --json`` and the Gradio ``/ask`` endpoint."""
@@ -152,6 +163,7 @@ class Answer(BaseModel):
             "citations": [c.model_dump() for c in self.citations],
             "timings": self.timings.model_dump(),
             "origin": self.origin,
+            "refusal_reason": None if self.refusal is None else self.refusal.model_dump(),
         }
 
 

@@ -143,8 +143,10 @@ def _answer_html(answer: Any, turn_id: int) -> str:
         if answer.passages:
             closest = ('<div class="nr-sources"><div class="nr-sources-h">Closest passages</div>'
                        + "".join(passage_html(p) for p in answer.passages[:3]) + "</div>")
+        reason = getattr(answer, "refusal", None)
+        why = f'<div class="nr-why">{esc(reason.text)}</div>' if reason is not None and reason.text else ""
         return (f'<div class="nr-answer nr-refused" role="status"><span class="nr-refusal-icon">∅</span>'
-                f'{answer_text_html(answer.text, (), turn_id)}</div>{closest}')
+                f'{answer_text_html(answer.text, (), turn_id)}{why}</div>{closest}')
     cites = list(answer.citations)
     body = f'<div class="nr-answer">{answer_text_html(answer.text, [c.n for c in cites], turn_id)}</div>'
     if not cites:

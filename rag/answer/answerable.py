@@ -75,13 +75,15 @@ _SLOT_PATTERNS = [
 class Answerability:
     """The verdict: ``answerable``, human-readable ``reasons`` when not, and the ``missing`` terms.
     ``kinds[i]`` names the rule behind ``reasons[i]`` (one of :data:`RULE_KINDS`), so each rule's effect can
-    be measured on its own (the decision records them). No evidence at all is no rule's objection: its
-    reason has no kind."""
+    be measured on its own (the decision records them), and ``words[i]`` the words it is about, as the
+    question or the evidence writes them (what a refusal tells the reader). No evidence at all is no rule's
+    objection: its reason has no kind."""
 
     answerable: bool
     reasons: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     kinds: list[str] = field(default_factory=list)
+    words: list[tuple[str, ...]] = field(default_factory=list)
 
 
 # the rules of check(), by the kind of objection each makes
@@ -112,10 +114,12 @@ def check(question: str, evidence: list[str], knobs: Knobs = DEFAULT_KNOBS) -> A
     reasons: list[str] = []
     kinds: list[str] = []
     missing: list[str] = []
+    about: list[tuple[str, ...]] = []
 
-    def objects(kind: str, reason: str) -> None:
+    def objects(kind: str, reason: str, *words_: str) -> None:
         kinds.append(kind)
         reasons.append(reason)
+        about.append(words_)
     ev = [e for e in evidence if e and e.strip()]
     if not ev:
         return Answerability(False, ["no evidence"], [], [])
@@ -127,7 +131,7 @@ def check(question: str, evidence: list[str], knobs: Knobs = DEFAULT_KNOBS) -> A
     names = [n for n in asked.names if n.lower() not in _QUESTION_WORDS]
     for name in names:
         if not tu.entity_in(name, joined):
-            objects("name", f"name '{name}' not in the evidence")
+            objects("name", f"name '{name}' not in the evidence", name)
             missing.append(name)
 
     # numbers
@@ -138,7 +142,7 @@ def check(question: str, evidence: list[str], knobs: Knobs = DEFAULT_KNOBS) -> A
         if n.text.isalpha() and n.value <= knobs.answer_size_max and _COUNT_OF_ANSWER.search(question[: n.start]):
             continue  # "what are the two sources ...": the size of the answer, not a fact to find
         if round(n.value, 6) not in ev_nums:
-            objects("number", f"number {n.text} not in the evidence")
+            objects("number", f"number {n.text} not in the evidence", n.text)
             missing.append(n.text)
 
     # coverage of content words
@@ -146,13 +150,14 @@ def check(question: str, evidence: list[str], knobs: Knobs = DEFAULT_KNOBS) -> A
     cover = weighted_recall(q_terms, ev_stems, knobs)
     if q_terms and cover < knobs.min_question_coverage:
         absent = [t for t in q_terms if not _has(ev_stems, t)]
-        objects("coverage", f"the evidence covers {cover:.0%} of the question's terms")
+        objects("coverage", f"the evidence covers {cover:.0%} of the question's terms",
+                *(tu.surface(a, question) for a in absent))
         missing.extend(a for a in absent if a not in missing)
 
     # the asked-for slot
     for w in question_slot(question):
         if not _has(ev_stems, w):
-            objects("slot", f"nothing about '{w}' in the evidence")
+            objects("slot", f"nothing about '{w}' in the evidence", w)
             if w not in missing:
                 missing.append(w)
 
@@ -166,29 +171,30 @@ def check(question: str, evidence: list[str], knobs: Knobs = DEFAULT_KNOBS) -> A
             st = tu.stem(verb)
             if not any(_has(set(tu.stems(x)), st) and (not names or any(tu.entity_in(n, x) for n in names))
                        for x in sents):
-                objects("premise", f"the question assumes '{verb}', which the evidence does not report")
+                objects("premise", f"the question assumes '{verb}', which the evidence does not report", verb)
                 missing.append(verb)
 
     # polarity, judged on the evidence sentences that carry the question
     sent_cover = [(weighted_recall(q_terms, set(tu.stems(s)), knobs), s) for s in ev]
     best_first = sorted(sent_cover, key=lambda x: -x[0])[:knobs.polarity_sentences]
-    for reason in _polarity(question, [s for c, s in best_first if c > 0]):
-        objects("polarity", reason)
+    for reason, said in _polarity(question, [s for c, s in best_first if c > 0]):
+        objects("polarity", reason, *said)
 
     ok = not reasons
     if not ok:
         log.debug("not answerable: %s", "; ".join(reasons))
-    return Answerability(ok, reasons, missing, kinds)
+    return Answerability(ok, reasons, missing, kinds, about)
 
 
-def _polarity(question: str, sents: list[str]) -> list[str]:
-    """Negation and antonym agreement between the question and its best evidence sentences."""
+def _polarity(question: str, sents: list[str]) -> list[tuple[str, tuple[str, ...]]]:
+    """Negation and antonym agreement between the question and its best evidence sentences: each
+    objection's reason and its words (the question's word and the evidence's opposite, or the negation)."""
     if not sents:
         return []
     q_stems = set(tu.stems(question))
     text = " ".join(sents)
     s_stems = set(tu.stems(text))
-    out: list[str] = []
+    out: list[tuple[str, tuple[str, ...]]] = []
     for c in sorted(q_stems):
         if (
             c in s_stems
@@ -198,11 +204,12 @@ def _polarity(question: str, sents: list[str]) -> list[str]:
             continue
         opp = sorted(s for s in s_stems if tu.are_antonyms(c, s) and s not in q_stems)
         if opp:
-            out.append(f"the question says '{c}' where the evidence says '{opp[0]}'")
+            out.append((f"the question says '{c}' where the evidence says '{opp[0]}'",
+                        (tu.surface(c, question), tu.surface(opp[0], text))))
     have = set(tu.stems(text))
     q_neg = [c for c in tu.negation_scopes(question) if any(x in have for x in c.scope)]
     if q_neg and not tu.negation_scopes(text):
-        out.append(f"the question is negated ('{q_neg[0].text}') but the evidence is not")
+        out.append((f"the question is negated ('{q_neg[0].text}') but the evidence is not", (q_neg[0].text,)))
     return out
 
 

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from rag.answer import prompts
+from rag.answer import refusal as why
 from rag.answer.decision import answer_logprobs, yes_probability
 from rag.answer.evidence import EvidenceItem, select_evidence
 from rag.answer.sanitise import looks_like_refusal, without_instructions
@@ -241,16 +242,15 @@ class AnswerChain:
         qv = index.embedder.encode_one(question)
         return HybridSearch(index, top_k=k, filters=filters).search(question, query_vector=qv), qv
 
-    def _refusal(self, question: str, standalone: str, passages: list[Passage], reason: str,
+    def _refusal(self, question: str, standalone: str, passages: list[Passage], refused: why.Refused,
                  timings: Timings, items: list[EvidenceItem] | None = None) -> Answer:
         items = items or []
-        text = f"{prompts.REFUSAL_PREFIX}." if passages else (
-            f"{prompts.REFUSAL_PREFIX}: no indexed article matches this question."
-            if self.index.manifest.docs else
-            "The index is empty. Add articles in the Library tab or run `newsrag ingest PATH`.")
+        text = {"empty_index": "The index is empty. Add articles in the Library tab or run `newsrag ingest PATH`.",
+                "no_match": f"{prompts.REFUSAL_PREFIX}: no indexed article matches this question.",
+                }.get(refused.reason.kind, f"{prompts.REFUSAL_PREFIX}.")
         return Answer(question=question, text=text, refused=True, citations=[], passages=passages[:3],
                       timings=timings, standalone_question=standalone, backend=self.settings.backend,
-                      notes=[reason], evidence=evidence_dicts(items), origin="refusal")
+                      notes=[refused.note], evidence=evidence_dicts(items), origin="refusal", refusal=refused.reason)
 
     def _citations(self, verified: Verification, items: list[EvidenceItem]) -> tuple[str, list[Citation]]:
         """Render the answer with [n] markers renumbered 1..m in order of first use; a quote lying inside
@@ -435,12 +435,12 @@ class AnswerChain:
         standalone = without_instructions(self.condense(question, hist))
         if not standalone:
             timings = Timings(retrieve_ms=(time.perf_counter() - t0) * 1000)
-            return (question, [], [], "the message only instructs the assistant: there is no question about the "
-                    "articles to answer", timings, t0, hist, RuleVerdict(False, 1, False))
+            return question, [], [], why.no_question(), timings, t0, hist, RuleVerdict(False, 1, False)
         passages, qv = self.retrieve(standalone, k, filters)
         timings = Timings(retrieve_ms=(time.perf_counter() - t0) * 1000)
         if not passages:
-            return standalone, passages, [], "no passages retrieved", timings, t0, hist, RuleVerdict(False, 1, False)
+            return (standalone, passages, [], why.nothing_retrieved(not self.index.manifest.docs), timings, t0, hist,
+                    RuleVerdict(False, 1, False))
         items = select_evidence(standalone, passages, self.index.embedder, self.index.articles,
                                 k=self.settings.evidence_k, query_vector=qv, knobs=self.knobs)
         from rag.answer.answerable import check, withheld
@@ -454,11 +454,10 @@ class AnswerChain:
         rules = RuleVerdict(verdict.answerable, len(verdict.reasons), bool(held), tuple(verdict.kinds))
         veto = self.settings.answerability_rules == "veto" or not items
         if not verdict.answerable and veto:
-            return (standalone, passages, items, "not answerable: " + "; ".join(verdict.reasons), timings, t0,
-                    hist, rules)
-        if held and veto:
-            return (standalone, passages, items, f"not answerable: the evidence says it was not disclosed ({held!r})",
+            return (standalone, passages, items, why.from_rules(verdict.reasons, verdict.kinds, verdict.words),
                     timings, t0, hist, rules)
+        if held and veto:
+            return standalone, passages, items, why.not_disclosed(held), timings, t0, hist, rules
         return standalone, passages, items, None, timings, t0, hist, rules
 
     def answer(self, question: str, history=None, filters=None, k: int | None = None) -> Answer:
@@ -494,7 +493,8 @@ class AnswerChain:
                 timings.generate_ms = (time.perf_counter() - tg) * 1000
                 timings.total_ms = (time.perf_counter() - t0) * 1000
                 yield {"type": "answer", "answer": self._refusal(
-                    question, standalone, passages, "the model judged the evidence insufficient", timings, items)}
+                    question, standalone, passages, why.model_declined("the model judged the evidence insufficient"),
+                    timings, items)}
                 return
             # the model reads the conversation without the turns the chain refused: "The articles don't say."
             # carries nothing to build on, and after one a small model answers the earlier question again
@@ -524,7 +524,8 @@ class AnswerChain:
                 timings.generate_ms = (time.perf_counter() - tg) * 1000
                 timings.total_ms = (time.perf_counter() - t0) * 1000
                 yield {"type": "answer", "answer": self._refusal(question, standalone, passages,
-                                                                 "the model declined", timings, items)}
+                                                                 why.model_declined("the model declined"), timings,
+                                                                 items)}
                 return
         timings.generate_ms = (time.perf_counter() - tg) * 1000
         tv = time.perf_counter()
@@ -553,8 +554,7 @@ class AnswerChain:
                 quote_dropped = [f"quoting the best evidence sentence failed too: {'; '.join(r)}"
                                  for _, r in quoted.dropped]
         if not verified.sentences:
-            ans = self._refusal(question, standalone, passages, "verification found no supported sentence",
-                                timings, items)
+            ans = self._refusal(question, standalone, passages, why.unsupported(backend is not None), timings, items)
             ans.raw_generation, ans.raw_citations = text, cited
             ans.notes += dropped_notes(verified) + quote_dropped
             yield {"type": "answer", "answer": ans}
@@ -578,7 +578,8 @@ class AnswerChain:
         decision = self._decide(standalone, rules, origin, body, items, passages, verified,
                                 answer_lps if origin in ("model", "recited") else None, self_check)
         if decision is not None and not decision.answer:
-            ans = self._refusal(question, standalone, passages, decision.note(), timings, items)
+            ans = self._refusal(question, standalone, passages,
+                                why.unlikely(decision.note(), decision.p_correct, decision.threshold), timings, items)
             ans.raw_generation, ans.raw_citations = text, cited
             ans.notes += notes
             ans.decision = decision.record(origin, body)

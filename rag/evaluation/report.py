@@ -30,6 +30,7 @@ META_COLUMNS = ("balanced_accuracy", "precision", "tpr", "tnr", "false_support_r
 CATEGORY_COLUMNS = ("n", "hit_at_5", "accuracy_strict", "answer_accuracy", "wrong_among_answered",
                     "faithfulness", "refused_share", "latency_p50_ms")
 ORIGIN_COLUMNS = ("n", "correct", "answered_wrong", "correct_refusal", "false_refusal", "wrong_among_answered")
+REFUSAL_COLUMNS = ("n", "correct_refusal", "false_refusal")
 # narrow headers so the terminal table fits 80 columns
 SHORT = {"hit_at_5": "hit@5", "answer_accuracy": "acc (any part)", "accuracy_strict": "acc strict",
          "wrong_among_answered": "wrong/answered", "answered_wrong": "wrong", "correct_refusal": "ok refusal",
@@ -90,6 +91,14 @@ def print_tables(result: dict[str, Any], console=None) -> None:
             o.add_column(SHORT.get(col, col), justify="right")
         for name, row in origin.items():
             o.add_row(name, *(fmt(row.get(c)) for c in ORIGIN_COLUMNS))
+        console.print(o)
+    refusals = m.get("refusals") or {}
+    if refusals:
+        o = Table(title="why it refused: outcome per reason", header_style="bold")
+        for col in ("reason", *REFUSAL_COLUMNS):
+            o.add_column(SHORT.get(col, col), justify="left" if col == "reason" else "right")
+        for name, row in refusals.items():
+            o.add_row(name, *(fmt(row.get(c)) for c in REFUSAL_COLUMNS))
         console.print(o)
 
     sm = x.get("support_meta")
@@ -185,6 +194,13 @@ def markdown(result: dict[str, Any], chart_name: str | None = None) -> str:
                   "verification and the best evidence sentence was quoted instead), `extractive`, `refusal`.",
                   "", _md_table(["origin", *ORIGIN_COLUMNS],
                                 [[k, *(fmt(v.get(c)) for c in ORIGIN_COLUMNS)] for k, v in origin.items()])]
+    refusals = m.get("refusals") or {}
+    if refusals:
+        parts += ["", "## Why it refused", "",
+                  "Refusals by the reason given to the reader (`Answer.refusal.kind`, rag/answer/refusal.py): "
+                  "a `false_refusal` is a question the articles answer.",
+                  "", _md_table(["reason", *REFUSAL_COLUMNS],
+                                [[k, *(fmt(v.get(c)) for c in REFUSAL_COLUMNS)] for k, v in refusals.items()])]
     sm = x.get("support_meta")
     if sm:
         parts += ["", "## Support scorer meta-eval", "",

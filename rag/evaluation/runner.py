@@ -40,8 +40,8 @@ METRIC_NAMES = (
 # issue #15: figures that cannot flatter (strict multi-part accuracy, wrong answers, who answered, gold
 # attribution, scorers checked against read labels); added to ``metrics`` beside the contract's 12
 STRICT_METRIC_NAMES = ("accuracy_strict", "partial_rate", "wrong_answer_rate", "wrong_among_answered",
-                       "outcomes", "origin", "attribution_rate", "scorer_agreement", "faithfulness_scorer",
-                       "decision")
+                       "outcomes", "origin", "refusals", "attribution_rate", "scorer_agreement",
+                       "faithfulness_scorer", "decision")
 # cached eval indexes; Settings.eval_cache_dir (RAG_EVAL_CACHE_DIR) moves them (tests point it elsewhere)
 CACHE_ROOT = Path(".cache/eval-index")
 SUPPORT_PAIRS = project_path("eval/qa/support.jsonl")
@@ -212,12 +212,12 @@ def item_record(assistant, item: EvalItem, ans: Answer | None, latency_ms: float
     rec.update(required=item.required, split=item.split)
     if ans is None:
         rec.update(answer="", refused=False, citations=[], retrieved=[], raw_generation="", raw_citations=[],
-                   evidence=[], notes=[], standalone_question="", origin="error")
+                   evidence=[], notes=[], standalone_question="", origin="error", refusal_kind="")
         return rec
     doc_keys = {p.doc_id: _doc_key(p.meta, p.doc_id) for p in ans.passages}
     rec.update(
         answer=ans.text, refused=ans.refused, standalone_question=ans.standalone_question, notes=ans.notes,
-        origin=ans.origin, decision=ans.decision,
+        origin=ans.origin, decision=ans.decision, refusal_kind=ans.refusal.kind if ans.refusal else "",
         citations=[{"n": c.n, "doc_id": c.doc_id, "doc": doc_keys.get(c.doc_id, c.doc_id), "quote": c.quote,
                     "text": c.text, "start": c.start, "end": c.end} for c in ans.citations],
         raw_generation=ans.raw_generation, raw_citations=ans.raw_citations,
@@ -429,6 +429,7 @@ def aggregate(items: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, An
         wrong_among_answered=rates["wrong_among_answered"],
         outcomes=rates["counts"],
         origin=origin_split(items),
+        refusals=refusal_split(items),
         attribution_rate=M.mean(float(r["scores"]["attributed"]) for r in items if "attributed" in r["scores"]),
     )
     faith_raw = _pooled(items, "faithfulness_raw", "sentences_raw")
@@ -462,6 +463,20 @@ def origin_split(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return dict(sorted(out.items()))
 
 
+def refusal_split(items: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """Per reason a refusal gave the reader (``Answer.refusal.kind``): how many were right to refuse and how
+    many refused a question the articles answer, so a false refusal is traced to the step that made it."""
+    out: dict[str, dict[str, int]] = {}
+    for r in items:
+        if not r.get("refused"):
+            continue
+        o = out.setdefault(r.get("refusal_kind") or "unknown", {"n": 0, "correct_refusal": 0, "false_refusal": 0})
+        o["n"] += 1
+        if r["scores"]["outcome"] in o:
+            o[r["scores"]["outcome"]] += 1
+    return dict(sorted(out.items()))
+
+
 def per_category(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     cats: dict[str, list[dict[str, Any]]] = {}
     for r in items:
@@ -469,7 +484,7 @@ def per_category(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     out = {}
     for name in sorted(cats):
         m, x = aggregate(cats[name])
-        m.pop("origin")
+        m.pop("origin"), m.pop("refusals")
         out[name] = {"n": len(cats[name]), **m, **{k: x[k] for k in ("faithfulness_raw", "refused_share",
                                                                      "evidence_recall_at_5", "errors")}}
     return out

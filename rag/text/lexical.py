@@ -167,6 +167,12 @@ def content_set(text: str) -> set[str]:
     return set(content_stems(text))
 
 
+def surface(st: str, text: str) -> str:
+    """The first word of ``text`` whose stem is ``st``, as ``text`` writes it ("vaccinated" for "vaccin"),
+    or ``st`` itself: what a reader is shown of a stem."""
+    return next((t.text for t in tokens(text) if t.stem == st), st)
+
+
 # ----------------------------------------------------------------------------------------------
 # Numbers
 # ----------------------------------------------------------------------------------------------

@@ -216,7 +216,8 @@ def test_cli_ask_json_contract(seed_assistant):
     assert out.returncode == 0, out.stderr
     obj = json.loads(out.stdout)
     # the DESIGN.md contract fields, plus who produced the answer (fields may be added, never renamed)
-    assert set(obj) == {"question", "answer", "refused", "citations", "timings", "origin"}
+    assert set(obj) == {"question", "answer", "refused", "citations", "timings", "origin",
+                         "refusal_reason"}
     assert obj["origin"] == "extractive"
     assert set(obj["timings"]) == {"retrieve_ms", "generate_ms", "verify_ms", "total_ms"}
     c = obj["citations"][0]

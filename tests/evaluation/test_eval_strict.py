@@ -76,6 +76,21 @@ def test_aggregate_reports_strict_wrong_and_origin():
     assert m["origin"]["quote"]["answered_wrong"] == 1 and m["origin"]["refusal"]["correct_refusal"] == 1
 
 
+def test_refusals_are_counted_by_the_reason_they_gave():
+    recs = [
+        _rec("The articles don't say.", answerable=False, refused=True, origin="refusal"),
+        _rec("The articles don't say.", required=[["9 percent"]], refused=True, origin="refusal"),
+        _rec("The articles don't say.", required=[["9 percent"]], refused=True, origin="refusal"),
+        _rec("9 percent", required=[["9 percent"]]),
+    ]
+    for r, kind in zip(recs, ["not_mentioned", "not_mentioned", "unlikely", ""], strict=True):
+        r["refusal_kind"] = kind
+        r["scores"] = score_item(r, _NoScorer())
+    m, _ = aggregate(recs)
+    assert m["refusals"] == {"not_mentioned": {"n": 2, "correct_refusal": 1, "false_refusal": 1},
+                             "unlikely": {"n": 1, "correct_refusal": 0, "false_refusal": 1}}
+
+
 def test_attribution_needs_the_gold_sentence_cited():
     gold = [{"doc": "a1", "text": "The company has offered 4 percent."}]
     right = [{"n": 1, "doc": "a1", "quote": "The company has offered 4 percent."}]

@@ -15,7 +15,7 @@ TIER = "integration"  # the tests below load the embedding model or Chroma, or r
 
 MORTAR = "How many mortar rounds landed in the U.S. Embassy compound?"
 # the DESIGN.md contract, plus "origin" (who produced the answer; fields are added, never renamed)
-CONTRACT_KEYS = {"question", "answer", "refused", "citations", "timings", "origin"}
+CONTRACT_KEYS = {"question", "answer", "refused", "citations", "timings", "origin", "refusal_reason"}
 CITATION_KEYS = {"n", "doc_id", "title", "source", "url", "published", "text", "quote", "start", "end"}
 TIMING_KEYS = {"retrieve_ms", "generate_ms", "verify_ms", "total_ms"}
 
@@ -74,6 +74,7 @@ def test_ask_endpoint_refusal_and_errors(client):
     assert out["refused"] is True
     assert out["answer"].startswith("The articles don't say")
     assert out["citations"] == []
+    assert out["refusal_reason"]["kind"] in ("not_mentioned", "unlikely") and out["refusal_reason"]["text"]
     with pytest.raises(AppError) as err:
         client.predict("   ", api_name="/ask")
     assert "empty" in str(err.value)
@@ -222,6 +223,7 @@ def test_source_filter_excluding_everything_refuses(seed_assistant):
     turns = list(answer_turn(Answerer(seed_assistant), MORTAR, [], "extractive", "", 5,
                              ["No Such Source"], "", ""))[-1]
     assert turns[0].status == "done" and turns[0].answer.refused
+    assert turns[0].answer.refusal.kind == "no_match"
     assert turns[0].settings_note == "filtered: No Such Source"
 
 

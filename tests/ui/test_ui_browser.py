@@ -186,6 +186,9 @@ def test_unanswerable_question_is_refused_with_closest_passages(user):
 
     bot = user.open().ask(AMBASSADOR)
     expect(bot.locator(".nr-refused")).to_contain_text("The articles don't say")
+    # one line on why, in the reader's words (rag/answer/refusal.py)
+    expect(bot.locator(".nr-refused .nr-why")).to_be_visible()
+    expect(bot.locator(".nr-refused .nr-why")).to_contain_text(re.compile(r"closest passages|answer check"))
     expect(bot.locator("button.nr-cite")).to_have_count(0)
     expect(bot.locator(".nr-sources-h")).to_have_text("Closest passages")
     assert bot.locator(".nr-closest").count() >= 1
