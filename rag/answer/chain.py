@@ -324,7 +324,8 @@ class AnswerChain:
                           sentences=verified.sentences, dropped=len(verified.dropped), answer_logprobs=answer_lps,
                           self_check=self_check,
                           short_words=self.knobs.short_answer_words)
-        return decide(d, self.settings.decision_threshold, load_model(str(self.settings.decision_model_path)))
+        return decide(d, self.settings.decision_threshold_for(origin),
+                      load_model(str(self.settings.decision_model_path)))
 
     def _answer_parts(self, standalone: str, messages: list[dict] | None, reply: str, items: list[EvidenceItem],
                       passages, verified: Verification, rules: RuleVerdict, notes: list[str],

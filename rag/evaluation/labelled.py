@@ -102,12 +102,13 @@ def judge_agreement(rows: list[dict[str, Any]], judge) -> dict[str, Any]:
 
 
 def scorer_agreement(rows: list[dict[str, Any]], scorer=None, decision_model=None,
-                     decision_threshold: float | None = None, short_words: int | None = None) -> dict[str, Any]:
+                     decision_threshold: float | None = None, short_words: int | None = None,
+                     quote_threshold: float | None = None) -> dict[str, Any]:
     """Agreement of each available scorer with the read labels.
 
     - ``support_scorer``: predicts ``label_support == "supported"``;
     - ``decision_model``: p(correct) >= threshold predicts "supported and answers the question" (test-split
-      rows only).
+      rows only; a quoted fallback at ``quote_threshold`` when given).
     """
     out: dict[str, Any] = {"labelled_rows": len(rows)}
     if not rows:
@@ -119,7 +120,10 @@ def scorer_agreement(rows: list[dict[str, Any]], scorer=None, decision_model=Non
         # only answers to test-split questions: the model was fitted on the dev ones
         have = [r for r in rows if r.get("decision_features") and r.get("split") == "test"]
         gold = [r["label_support"] == "supported" and bool(r["label_answers"]) for r in have]
-        pred = [decision_model.p_correct(r["decision_features"]) >= decision_threshold for r in have]
+        def threshold(r):
+            return quote_threshold if quote_threshold is not None and r.get("origin") == "quote" else decision_threshold
+
+        pred = [decision_model.p_correct(r["decision_features"]) >= threshold(r) for r in have]
         out["decision_model"] = agreement(pred, gold)
     if Path(JUDGE_AGREEMENT).is_file():
         out["llm_judge"] = json.loads(Path(JUDGE_AGREEMENT).read_text(encoding="utf-8"))
@@ -202,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         Path(JUDGE_AGREEMENT).write_text(json.dumps(res, indent=1) + "\n", encoding="utf-8")
         print(f"wrote {JUDGE_AGREEMENT}")
     res = scorer_agreement(rows, scorer, load_model(str(s.decision_model_path)), s.decision_threshold,
-                           short_words=s.short_answer_words)
+                           short_words=s.short_answer_words, quote_threshold=s.decision_threshold_for("quote"))
     print(json.dumps(res, indent=1))
     return 0
 

@@ -501,7 +501,10 @@ def decision_figures(items: list[dict[str, Any]], settings: Settings) -> dict[st
         return out
     ys = [bool(r["scores"]["candidate_correct"]) for r in judged]
     ps = [float(r["decision"]["p_correct"]) for r in judged]
-    out["accuracy_at_threshold"] = sum((p >= settings.decision_threshold) == y for p, y in zip(ps, ys, strict=True)) / len(ys)
+    # each candidate at the threshold it was judged by (a quoted fallback has its own, Settings.decision_threshold_for)
+    ts = [float(r["decision"].get("threshold", settings.decision_threshold)) for r in judged]
+    out["quote_threshold"] = settings.decision_threshold_for("quote")
+    out["accuracy_at_threshold"] = sum((p >= t) == y for p, t, y in zip(ps, ts, ys, strict=True)) / len(ys)
     out["candidates_correct"] = sum(ys)
     pos = [p for p, y in zip(ps, ys, strict=True) if y]
     neg = [p for p, y in zip(ps, ys, strict=True) if not y]
@@ -517,7 +520,8 @@ def labelled_agreement(scorer, settings: Settings) -> dict[str, Any]:
     from rag.evaluation import labelled
 
     return labelled.scorer_agreement(labelled.load(), scorer, load_model(str(settings.decision_model_path)),
-                                     settings.decision_threshold, short_words=settings.short_answer_words)
+                                     settings.decision_threshold, short_words=settings.short_answer_words,
+                                     quote_threshold=settings.decision_threshold_for("quote"))
 
 
 def support_meta_eval(scorer, path: Path = SUPPORT_PAIRS) -> dict[str, Any] | None:

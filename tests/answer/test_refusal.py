@@ -204,3 +204,39 @@ def _env():
     import os
 
     return {**os.environ, "HF_HUB_OFFLINE": "1"}
+
+
+def test_a_quoted_fallback_is_judged_at_its_own_threshold():
+    from rag.settings import Settings
+
+    s = Settings(decision_threshold=0.15, quote_decision_threshold=0.29)
+    assert s.decision_threshold_for("quote") == 0.29
+    assert s.decision_threshold_for("model") == s.decision_threshold_for("extractive") == 0.15
+    # never laxer than the threshold every answer meets
+    assert Settings(decision_threshold=0.5, quote_decision_threshold=0.29).decision_threshold_for("quote") == 0.5
+
+
+@pytest.mark.integration
+def test_the_quote_threshold_refuses_a_quote_and_leaves_the_models_answer(refusing_assistant):
+    from fakes import ScriptedLLM
+
+    from rag.answer.chain import AnswerChain
+
+    q = "Which firm will build the harbour cranes for Velby?"
+    settings = refusing_assistant.settings.model_copy(update={"backend": "local", "quote_fallback": True})
+
+    def ask(answer: str, quote_threshold: float):
+        chain = AnswerChain(settings.model_copy(update={"quote_decision_threshold": quote_threshold}),
+                            index_getter=lambda: refusing_assistant.index)
+        chain._backend = ScriptedLLM(answer, [1])
+        return chain.answer(q)
+
+    # the model's wording fails verification: the best sentence is quoted, and judged as a quote
+    given = ask("The cranes will be built by the navy of Marrow.", 0.0)
+    assert not given.refused and given.origin == "quote" and "Ostrand" in given.text
+    assert given.decision["threshold"] == settings.decision_threshold
+    refused = ask("The cranes will be built by the navy of Marrow.", 0.999)
+    assert refused.refused and refused.refusal.kind == "unlikely" and refused.decision["threshold"] == 0.999
+    # the model's own verified wording is not held to the quote's threshold
+    own = ask("Ostrand Works will build the cranes.", 0.999)
+    assert not own.refused and own.origin in ("model", "recited")
