@@ -312,8 +312,11 @@ class AnswerChain:
         return yes_probability(pairs)
 
     def _decide(self, standalone: str, rules: RuleVerdict, origin: str, body: str, items, passages,
-                verified: Verification, answer_lps: list[float] | None, self_check: float | None = None):
-        """The answer-or-refuse decision on a verified candidate (None when switched off)."""
+                verified: Verification, answer_lps: list[float] | None, self_check: float | None = None,
+                part: bool = False):
+        """The answer-or-refuse decision on a verified candidate (None when switched off). A whole answer is
+        judged at its origin's threshold; a part's answer at decision_threshold, whatever its origin: the quote
+        threshold was chosen on quotes answering whole questions."""
         if not self.settings.decision:
             return None
         from rag.answer.decision import DecisionInput, decide, load_model
@@ -324,8 +327,8 @@ class AnswerChain:
                           sentences=verified.sentences, dropped=len(verified.dropped), answer_logprobs=answer_lps,
                           self_check=self_check,
                           short_words=self.knobs.short_answer_words)
-        return decide(d, self.settings.decision_threshold_for(origin),
-                      load_model(str(self.settings.decision_model_path)))
+        threshold = self.settings.decision_threshold if part else self.settings.decision_threshold_for(origin)
+        return decide(d, threshold, load_model(str(self.settings.decision_model_path)))
 
     def _answer_parts(self, standalone: str, messages: list[dict] | None, reply: str, items: list[EvidenceItem],
                       passages, verified: Verification, rules: RuleVerdict, notes: list[str],
@@ -392,7 +395,7 @@ class AnswerChain:
                 checked.sentences = fresh
                 origin_of_part = "model" if how == "model" else "extractive" if messages is None else "quote"
                 decision = self._decide(part, rules, origin_of_part, self._citations(checked, shown)[0], shown,
-                                        passages, checked, lps)
+                                        passages, checked, lps, part=True)
                 if decision is not None and not decision.answer:
                     notes.append(f"part {i} of the question ({part!r}) not answered: {decision.note()}")
                     break
