@@ -637,6 +637,9 @@ def test_a_part_answer_that_fails_verification_is_replaced_by_the_parts_best_sen
     assert any("part 2" in n and "(quote)" in n for n in ans.notes), ans.notes
     for c in ans.citations:
         _quote_ok(seed_assistant, c)
+    # a part's quote is judged at decision_threshold: the quote threshold is for a whole answer's fallback
+    chain.settings = chain.settings.model_copy(update={"quote_decision_threshold": 0.999})
+    assert "at least 15 militants in Iraq" in chain.answer(TWO_PART).text
     chain.settings = chain.settings.model_copy(update={"quote_fallback": False})
     ans = chain.answer(TWO_PART)
     assert "84" in ans.text and "40" not in ans.text and "15 militants" not in ans.text
