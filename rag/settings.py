@@ -480,12 +480,6 @@ class Settings(BaseSettings):
     def server_mode(self) -> bool:
         return bool(self.chroma_host)
 
-    def decision_threshold_for(self, origin: str) -> float:
-        """The answer-or-refuse threshold of a candidate produced by ``origin`` (Answer.origin)."""
-        if origin == "quote":
-            return max(self.decision_threshold, self.quote_decision_threshold)
-        return self.decision_threshold
-
     def clamp_top_k(self, k: int | None) -> int:
         k = self.top_k if k is None else int(k)
         return max(1, min(k, self.max_top_k))

@@ -319,7 +319,7 @@ class AnswerChain:
         threshold was chosen on quotes answering whole questions."""
         if not self.settings.decision:
             return None
-        from rag.answer.decision import DecisionInput, decide, load_model
+        from rag.answer.decision import DecisionInput, decide, load_model, threshold_for
 
         d = DecisionInput(question=analyse(standalone), rules_ok=rules.ok, rule_reasons=rules.reasons,
                           rule_kinds=rules.kinds,
@@ -327,7 +327,7 @@ class AnswerChain:
                           sentences=verified.sentences, dropped=len(verified.dropped), answer_logprobs=answer_lps,
                           self_check=self_check,
                           short_words=self.knobs.short_answer_words)
-        threshold = self.settings.decision_threshold if part else self.settings.decision_threshold_for(origin)
+        threshold = self.settings.decision_threshold if part else threshold_for(self.settings, origin)
         return decide(d, threshold, load_model(str(self.settings.decision_model_path)))
 
     def _answer_parts(self, standalone: str, messages: list[dict] | None, reply: str, items: list[EvidenceItem],

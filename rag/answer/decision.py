@@ -166,6 +166,14 @@ class Decision:
         return f"answer-or-refuse decision: p(correct) {self.p_correct:.2f} {verb} threshold {self.threshold:.2f}"
 
 
+def threshold_for(settings, origin: str) -> float:
+    """The answer-or-refuse threshold of a candidate produced by ``origin`` (Answer.origin): a quoted fallback
+    meets the higher of ``decision_threshold`` and ``quote_decision_threshold``."""
+    if origin == "quote":
+        return max(settings.decision_threshold, settings.quote_decision_threshold)
+    return settings.decision_threshold
+
+
 def decide(d: DecisionInput, threshold: float, model: DecisionModel | None) -> Decision:
     """Give the candidate when the model's p(correct) reaches ``threshold`` (always, without a model)."""
     feats = features(d)

@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         args.out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
         print(f"wrote {len(rows)} rows to {args.out}")
         return 0
-    from rag.answer.decision import load_model
+    from rag.answer.decision import load_model, threshold_for
     from rag.index.embeddings import get_embedder
     from rag.knobs import Knobs
     from rag.settings import Settings
@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         Path(JUDGE_AGREEMENT).write_text(json.dumps(res, indent=1) + "\n", encoding="utf-8")
         print(f"wrote {JUDGE_AGREEMENT}")
     res = scorer_agreement(rows, scorer, load_model(str(s.decision_model_path)), s.decision_threshold,
-                           short_words=s.short_answer_words, quote_threshold=s.decision_threshold_for("quote"))
+                           short_words=s.short_answer_words, quote_threshold=threshold_for(s, "quote"))
     print(json.dumps(res, indent=1))
     return 0
 

@@ -493,6 +493,8 @@ def per_category(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 def decision_figures(items: list[dict[str, Any]], settings: Settings) -> dict[str, Any]:
     """The answer-or-refuse decision model's own figures on this run: over the candidates it judged,
     ROC AUC of p(correct) against "the candidate is strictly correct", and its accuracy at the threshold."""
+    from rag.answer.decision import threshold_for
+
     judged = [r for r in items if (r.get("decision") or {}).get("p_correct") is not None
               and "candidate_correct" in r["scores"]]
     out: dict[str, Any] = {"model": str(settings.decision_model_path), "threshold": settings.decision_threshold,
@@ -501,9 +503,9 @@ def decision_figures(items: list[dict[str, Any]], settings: Settings) -> dict[st
         return out
     ys = [bool(r["scores"]["candidate_correct"]) for r in judged]
     ps = [float(r["decision"]["p_correct"]) for r in judged]
-    # each candidate at the threshold it was judged by (a quoted fallback has its own, Settings.decision_threshold_for)
+    # each candidate at the threshold it was judged by (a quoted fallback may have its own: threshold_for)
     ts = [float(r["decision"].get("threshold", settings.decision_threshold)) for r in judged]
-    out["quote_threshold"] = settings.decision_threshold_for("quote")
+    out["quote_threshold"] = threshold_for(settings, "quote")
     out["accuracy_at_threshold"] = sum((p >= t) == y for p, t, y in zip(ps, ts, ys, strict=True)) / len(ys)
     out["candidates_correct"] = sum(ys)
     pos = [p for p, y in zip(ps, ys, strict=True) if y]
@@ -516,12 +518,12 @@ def decision_figures(items: list[dict[str, Any]], settings: Settings) -> dict[st
 
 def labelled_agreement(scorer, settings: Settings) -> dict[str, Any]:
     """Agreement of the support scorer and the decision model with the read labels (see labelled.py)."""
-    from rag.answer.decision import load_model
+    from rag.answer.decision import load_model, threshold_for
     from rag.evaluation import labelled
 
     return labelled.scorer_agreement(labelled.load(), scorer, load_model(str(settings.decision_model_path)),
                                      settings.decision_threshold, short_words=settings.short_answer_words,
-                                     quote_threshold=settings.decision_threshold_for("quote"))
+                                     quote_threshold=threshold_for(settings, "quote"))
 
 
 def support_meta_eval(scorer, path: Path = SUPPORT_PAIRS) -> dict[str, Any] | None:

@@ -207,13 +207,14 @@ def _env():
 
 
 def test_a_quoted_fallback_is_judged_at_its_own_threshold():
+    from rag.answer.decision import threshold_for
     from rag.settings import Settings
 
     s = Settings(decision_threshold=0.15, quote_decision_threshold=0.29)
-    assert s.decision_threshold_for("quote") == 0.29
-    assert s.decision_threshold_for("model") == s.decision_threshold_for("extractive") == 0.15
+    assert threshold_for(s, "quote") == 0.29
+    assert threshold_for(s, "model") == threshold_for(s, "extractive") == 0.15
     # never laxer than the threshold every answer meets
-    assert Settings(decision_threshold=0.5, quote_decision_threshold=0.29).decision_threshold_for("quote") == 0.5
+    assert threshold_for(Settings(decision_threshold=0.5, quote_decision_threshold=0.29), "quote") == 0.5
 
 
 @pytest.mark.integration
