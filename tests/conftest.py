@@ -125,6 +125,21 @@ SEEDS = ROOT / "seeds"
 SEED_FILE = SEEDS / "000_f6f2cdec14cd0e23.txt"
 
 
+def articles_assistant(root: Path, articles: dict[str, str]):
+    """An extractive Assistant over ``articles`` (file name -> text) written under ``root``: the real index of a
+    small corpus of sentences written for a test. The caller closes it."""
+    from rag.api import Assistant
+    from rag.settings import Settings
+
+    docs = root / "docs"
+    docs.mkdir()
+    for name, text in articles.items():
+        (docs / name).write_text(text, encoding="utf-8")
+    a = Assistant(Settings(index_dir=root / "index", backend="extractive"))
+    assert not a.ingest([docs]).failed
+    return a
+
+
 def stop_process(proc, timeout: float = 30) -> None:
     """Terminate a server a test started; kill it if it does not stop within ``timeout`` seconds."""
     import subprocess

@@ -14,6 +14,7 @@ default answer-or-refuse decision. Each test names the kind it guards:
 from __future__ import annotations
 
 import pytest
+from conftest import articles_assistant
 
 TIER = "integration"  # the file's default (tests/conftest.py); the local-model tests are marked slow
 
@@ -40,16 +41,7 @@ ARTICLES = {
 
 @pytest.fixture(scope="module")
 def kinds_assistant(tmp_path_factory):
-    from rag.api import Assistant
-    from rag.settings import Settings
-
-    root = tmp_path_factory.mktemp("kinds")
-    docs = root / "docs"
-    docs.mkdir()
-    for name, text in ARTICLES.items():
-        (docs / name).write_text(text, encoding="utf-8")
-    a = Assistant(Settings(index_dir=root / "index", backend="extractive"))
-    assert not a.ingest([docs]).failed
+    a = articles_assistant(tmp_path_factory.mktemp("kinds"), ARTICLES)
     yield a
     a.close()
 

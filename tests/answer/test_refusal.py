@@ -12,7 +12,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, articles_assistant
 
 from rag.answer import refusal as why
 
@@ -31,16 +31,7 @@ ARTICLES = {
 
 @pytest.fixture(scope="module")
 def refusing_assistant(tmp_path_factory):
-    from rag.api import Assistant
-    from rag.settings import Settings
-
-    root = tmp_path_factory.mktemp("refusal")
-    docs = root / "docs"
-    docs.mkdir()
-    for name, text in ARTICLES.items():
-        (docs / name).write_text(text, encoding="utf-8")
-    a = Assistant(Settings(index_dir=root / "index", backend="extractive"))
-    assert not a.ingest([docs]).failed
+    a = articles_assistant(tmp_path_factory.mktemp("refusal"), ARTICLES)
     yield a
     a.close()
 
