@@ -101,14 +101,13 @@ def judge_agreement(rows: list[dict[str, Any]], judge) -> dict[str, Any]:
     return {**out, "judge": judge.name, "unparsed": len(said) - len(known)}
 
 
-def scorer_agreement(rows: list[dict[str, Any]], scorer=None, decision_model=None,
-                     decision_threshold: float | None = None, short_words: int | None = None,
-                     quote_threshold: float | None = None) -> dict[str, Any]:
+def scorer_agreement(rows: list[dict[str, Any]], scorer=None, decision_model=None, settings=None,
+                     short_words: int | None = None) -> dict[str, Any]:
     """Agreement of each available scorer with the read labels.
 
     - ``support_scorer``: predicts ``label_support == "supported"``;
-    - ``decision_model``: p(correct) >= threshold predicts "supported and answers the question" (test-split
-      rows only; a quoted fallback at ``quote_threshold`` when given).
+    - ``decision_model``: p(correct) >= the threshold of the row's origin under ``settings``
+      (``decision.threshold_for``) predicts "supported and answers the question" (test-split rows only).
     """
     out: dict[str, Any] = {"labelled_rows": len(rows)}
     if not rows:
@@ -116,14 +115,14 @@ def scorer_agreement(rows: list[dict[str, Any]], scorer=None, decision_model=Non
     if scorer is not None:
         gold = [r["label_support"] == "supported" for r in rows]
         out["support_scorer"] = agreement([support_scorer_says(r, scorer, short_words) for r in rows], gold)
-    if decision_model is not None and decision_threshold is not None:
+    if decision_model is not None and settings is not None:
+        from rag.answer.decision import threshold_for
+
         # only answers to test-split questions: the model was fitted on the dev ones
         have = [r for r in rows if r.get("decision_features") and r.get("split") == "test"]
         gold = [r["label_support"] == "supported" and bool(r["label_answers"]) for r in have]
-        def threshold(r):
-            return quote_threshold if quote_threshold is not None and r.get("origin") == "quote" else decision_threshold
-
-        pred = [decision_model.p_correct(r["decision_features"]) >= threshold(r) for r in have]
+        pred = [decision_model.p_correct(r["decision_features"]) >= threshold_for(settings, r.get("origin", ""))
+                for r in have]
         out["decision_model"] = agreement(pred, gold)
     if Path(JUDGE_AGREEMENT).is_file():
         out["llm_judge"] = json.loads(Path(JUDGE_AGREEMENT).read_text(encoding="utf-8"))
@@ -183,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         args.out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
         print(f"wrote {len(rows)} rows to {args.out}")
         return 0
-    from rag.answer.decision import load_model, threshold_for
+    from rag.answer.decision import load_model
     from rag.index.embeddings import get_embedder
     from rag.knobs import Knobs
     from rag.settings import Settings
@@ -205,8 +204,7 @@ def main(argv: list[str] | None = None) -> int:
             judge.close()
         Path(JUDGE_AGREEMENT).write_text(json.dumps(res, indent=1) + "\n", encoding="utf-8")
         print(f"wrote {JUDGE_AGREEMENT}")
-    res = scorer_agreement(rows, scorer, load_model(str(s.decision_model_path)), s.decision_threshold,
-                           short_words=s.short_answer_words, quote_threshold=threshold_for(s, "quote"))
+    res = scorer_agreement(rows, scorer, load_model(str(s.decision_model_path)), s, short_words=s.short_answer_words)
     print(json.dumps(res, indent=1))
     return 0
 

@@ -518,12 +518,11 @@ def decision_figures(items: list[dict[str, Any]], settings: Settings) -> dict[st
 
 def labelled_agreement(scorer, settings: Settings) -> dict[str, Any]:
     """Agreement of the support scorer and the decision model with the read labels (see labelled.py)."""
-    from rag.answer.decision import load_model, threshold_for
+    from rag.answer.decision import load_model
     from rag.evaluation import labelled
 
     return labelled.scorer_agreement(labelled.load(), scorer, load_model(str(settings.decision_model_path)),
-                                     settings.decision_threshold, short_words=settings.short_answer_words,
-                                     quote_threshold=threshold_for(settings, "quote"))
+                                     settings, short_words=settings.short_answer_words)
 
 
 def support_meta_eval(scorer, path: Path = SUPPORT_PAIRS) -> dict[str, Any] | None:
