@@ -282,49 +282,90 @@ if __name__ == "__main__":
 # "declined to give the price per dose": the article says the fact was withheld
 # --------------------------------------------------------------------------------------------------
 
-_WITHHELD = re.compile(
+# Said of the withheld thing, which follows the verb: "declined to give the price", "did not say when".
+_WITHHELD_ACTIVE = re.compile(
     r"\b(?:declined|refused|would\s+not|did\s+not|could\s+not|wouldn't|didn't|couldn't)\s+(?:to\s+)?"
-    r"(?:give|say|disclose|reveal|name|confirm|specify|identify|provide|release)\b"
-    r"|\b(?:was|were|is|are|has|have|had)\s+not\s+(?:been\s+|yet\s+been\s+)?(?:disclosed|released|revealed|"
-    r"made\s+public|named|identified|known)\b|\bundisclosed\b",
-    re.I,
-)
+    r"(?:give|say|disclose|reveal|name|confirm|specify|identify|provide|release)\b", re.I)
+# Said of the withheld thing, which comes before the verb: "Their names were not released".
+_WITHHELD_PASSIVE = re.compile(
+    r"\b(?:was|were|is|are|has|have|had)\s+not\s+(?:been\s+|yet\s+been\s+)?(?:disclosed|released|revealed|"
+    r"made\s+public|named|identified|known)\b|\bundisclosed\b", re.I)
+# Not yet settled or found out ("The contract has not been awarded", "the council has not yet decided which",
+# "the cause was under investigation"): news says so of what it cannot report yet. Only for a question with a
+# question word (a yes/no question is answered by such a sentence: "Has the contract been awarded?" - no).
+_UNSETTLED_ACTIVE = re.compile(
+    r"\b(?:has|have|had)\s+not\s+(?:yet\s+)?(?:decided|announced|said|disclosed|revealed|confirmed)\b"
+    r"|\b(?:it\s+)?(?:is|was|remains|remained)\s+(?:still\s+)?(?:unclear|unknown|not\s+clear)\b", re.I)
+_UNSETTLED_PASSIVE = re.compile(
+    r"\b(?:has|have|had)\s+not\s+(?:yet\s+)?been\s+(?:decided|announced|awarded|set|determined|established|"
+    r"chosen|agreed)\b|\b(?:is|was|are|were|remains|remained)\s+(?:still\s+)?under\s+investigation\b", re.I)
+_WITHHELD = re.compile("|".join(p.pattern for p in (_WITHHELD_ACTIVE, _WITHHELD_PASSIVE, _UNSETTLED_ACTIVE,
+                                                  _UNSETTLED_PASSIVE)), re.I)
 
 
 _PRONOUN_OBJECT = set(words("answerable", "pronoun_object"))
 
 
-def _withheld_object(sentence: str, m: re.Match) -> str:
+def _content_words(text: str) -> list[str]:
+    return [w for w in re.findall(r"[\w'-]+", text.lower()) if w not in _PRONOUN_OBJECT]
+
+
+def _withheld_object(sentence: str, m: re.Match, before_verb: bool = False) -> str:
     """What was withheld: the words after the verb up to the clause end ("the price per dose"), or,
     when they are only a pronoun ("which it declined to name", "declined to name them"), the clause
-    before it in the same sentence."""
+    before it in the same sentence. ``before_verb``: the clause before and the verb ("the cause of the
+    fire was under investigation"), the other side only when that is a pronoun ("It was unclear whether")."""
     after = re.split(r"[.;!?,]", sentence[m.end():], maxsplit=1)[0]
-    words = [w for w in re.findall(r"[\w'-]+", after.lower()) if w not in _PRONOUN_OBJECT]
-    if len(words) >= 2:
-        return after
     start = max(sentence.rfind(". ", 0, m.start()), sentence.rfind("? ", 0, m.start()))
-    return sentence[start + 1:m.start()]
+    before = sentence[start + 1:m.start()]
+    if before_verb:
+        before = re.split(r"[;,]", before)[-1]
+        return before + m.group(0) if len(_content_words(before)) >= 2 else after
+    return after if len(_content_words(after)) >= 2 else before
+
+
+def _asks_what_was_withheld(wh: str, question: str, withheld_object: str) -> bool:
+    """Whether the withheld clause opens with the question's own question word: "He did not say when the
+    payments would be made" for "When will the payments be made?", "how many" for "how many"."""
+    first = re.findall(r"[a-z]+", withheld_object.lower())[:2]
+    if not wh or not first or first[0] != wh:
+        return False
+    if wh == "how":  # "how many" is not "how"
+        q = re.search(r"\bhow\s+([a-z]+)", question.lower())
+        return len(first) > 1 and q is not None and q.group(1) == first[1]
+    return True
 
 
 def withheld(question: str, sentences: list[str], knobs: Knobs = DEFAULT_KNOBS) -> str:
     """The evidence sentence that says what the question asks was not disclosed ("He declined to give
-    the price per dose"), or "". News reports say so explicitly; a model shown that sentence tends to
-    answer with a nearby number instead. What was withheld must hold most of the question's own words
-    (weighted by rarity among the evidence), and the sentence must match the question better than any
-    other evidence sentence, so a withheld detail next to a stated answer ("the company has offered 4
-    percent" / "declined to say whether it would improve its offer") does not block the answer."""
+    the price per dose") or is not settled yet ("The contract has not been awarded"), or "". News reports
+    say so explicitly; a model shown that sentence tends to answer with a nearby number instead. What was
+    withheld must hold most of the question's own words (weighted by rarity among the evidence), and the
+    sentence must match the question better than any other evidence sentence, so a withheld detail next to
+    a stated answer ("the company has offered 4 percent" / "declined to say whether it would improve its
+    offer") does not block the answer. A withheld clause that opens with the question's own question word
+    ("did not say when ..." for "When ...?") needs only one of the question's words, and may tie."""
     if _WITHHELD.search(question) or not sentences:
         return ""
     terms = question_terms(question)[1] - _GENERIC_SLOT
     if not terms:
         return ""
+    wh = analyse(question).wh
     overlap = pool_idf_overlap(terms, sentences)
     scores = [overlap(s) for s in sentences]
     best = max(scores)
+    forms = [(_WITHHELD_ACTIVE, False), (_WITHHELD_PASSIVE, False)]
+    if wh:
+        forms += [(_UNSETTLED_ACTIVE, False), (_UNSETTLED_PASSIVE, True)]
     for s, sc in zip(sentences, scores, strict=True):
-        if sc < best or scores.count(best) > 1:
+        if sc < best:
             continue
-        for m in _WITHHELD.finditer(s):
-            if overlap(_withheld_object(s, m)) >= knobs.withheld_min_overlap:
-                return s
+        for pattern, before_verb in forms:
+            for m in pattern.finditer(s):
+                obj = _withheld_object(s, m, before_verb)
+                if _asks_what_was_withheld(wh, question, obj):
+                    if overlap(obj) > 0:
+                        return s
+                elif scores.count(best) == 1 and overlap(obj) >= knobs.withheld_min_overlap:
+                    return s
     return ""

@@ -78,7 +78,7 @@ def from_rules(reasons: list[str], kinds: list[str], words: list[tuple[str, ...]
 def not_disclosed(sentence: str) -> Refused:
     quote = sentence if len(sentence) <= _MAX_QUOTE else sentence[:_MAX_QUOTE].rsplit(" ", 1)[0] + " …"
     return Refused(f"not answerable: the evidence says it was not disclosed ({sentence!r})",
-                   RefusalReason(kind="not_disclosed", text=f"An article says this was not made public: “{quote}”"))
+                   RefusalReason(kind="not_disclosed", text=f"An article says this was not made public or is not settled yet: “{quote}”"))
 
 
 def model_declined(note: str) -> Refused:

@@ -170,6 +170,48 @@ def test_withheld_fact_is_not_answered():
     assert withheld("What is the price per dose?", []) == ""
 
 
+def test_a_withheld_clause_that_opens_with_the_questions_own_word():
+    """ "He did not say when ..." answers "When ...?" with a refusal even when the sentence before it (shown
+    with it as context) matches the question as well, and needs only one of the question's words."""
+    from rag.answer.answerable import withheld
+
+    promise = "The governor promised relief grants of 800 crowns to each family that lost its barn."
+    held = promise + " She did not say when the grants would be paid."
+    ev = ["Hail flattened the wheat around Mossdale on Sunday.", promise, held]
+    assert withheld("When will the relief grants to farm families be paid?", ev) == held
+    # another question word: what was withheld is not what this question asks
+    assert withheld("How much will each family get in relief grants?", ev) == ""
+    # a stated answer matches the question better: no refusal
+    paid = "The first grants will be paid on 3 June, the governor said."
+    other = "She did not say when the second round of grants would be paid."
+    assert withheld("When will the first relief grants be paid?", [paid, other]) == ""
+    # "how many" is not "how" (the sentence before ties with it, so only an opening word can decide)
+    count = promise + " She did not say how many families would be paid."
+    ev = [promise, count]
+    assert withheld("How many families will receive relief grants?", ev) == count
+    assert withheld("How will the families receive relief grants?", ev) == ""
+
+
+def test_what_is_not_settled_yet_is_not_answered():
+    from rag.answer.answerable import withheld
+
+    cause = "Fire chief Ines Harrow said the cause of the warehouse blaze was under investigation."
+    ev = ["A warehouse in the port district burned for nine hours on Friday.", cause]
+    assert withheld("What caused the warehouse blaze?", ev) == cause
+    awarded = "The contract for the new ferry terminal has not been awarded, the port authority said."
+    ev = ["Work on the ferry terminal is due to begin next year.", awarded]
+    assert withheld("Who was awarded the contract for the ferry terminal?", ev) == awarded
+    # a yes/no question is answered by the same sentence ("no"): no refusal
+    assert withheld("Has the contract for the ferry terminal been awarded?", ev) == ""
+    # "It was unclear whether ...": what is unsettled follows the verb
+    unclear = "It was unclear whether the ferry terminal would open before the summer."
+    assert withheld("When will the ferry terminal open?", ["The terminal cost 90 million crowns.", unclear]) == unclear
+    # a stated answer matches the question better than what is unsettled: no refusal
+    assert withheld("When will the ferry terminal open?", [
+        "The ferry terminal will open on 1 May, the port authority said.",
+        "It was unclear whether the terminal's second berth would be ready."]) == ""
+
+
 def test_withheld_fact_refused_through_the_chain(make_settings, tmp_path):
     from rag.api import Assistant
 

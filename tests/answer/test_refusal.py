@@ -26,6 +26,11 @@ ARTICLES = {
         "Velby choir wins regional contest\n\n"
         "The Velby town choir won the regional singing contest on Saturday in the city of Marrow. "
         "The choir, led by conductor Ilse Brandvik, sang three pieces in the final round.\n"),
+    "ferry.txt": (
+        "Velby ferry terminal to reopen after storm repairs\n\n"
+        "The ferry terminal in Velby will reopen once storm repairs are complete, harbour master Tove Lindqvist "
+        "said on Monday. She did not say when the repairs would be finished. "
+        "The cause of the collapse of the old pier is under investigation.\n"),
 }
 
 
@@ -116,6 +121,18 @@ def test_a_withheld_fact_quotes_the_sentence_that_says_so(refusing_assistant):
     ans = refusing_assistant.ask("What is the price of the harbour cranes in Velby?")
     assert ans.refused and ans.refusal.kind == "not_disclosed"
     assert "declined to give the price of the cranes" in ans.refusal.text
+
+
+@pytest.mark.integration
+def test_what_the_article_says_is_not_known_yet_is_quoted(refusing_assistant):
+    ans = refusing_assistant.ask("When will the repairs at the Velby ferry terminal be finished?")
+    assert ans.refused and ans.refusal.kind == "not_disclosed"
+    assert "did not say when the repairs would be finished" in ans.refusal.text
+    ans = refusing_assistant.ask("What caused the old pier in Velby to collapse?")
+    assert ans.refused and ans.refusal.kind == "not_disclosed" and "under investigation" in ans.refusal.text
+    # the same article answers what it does report
+    ans = refusing_assistant.ask("Who is the harbour master of Velby?")
+    assert not ans.refused and "Lindqvist" in ans.text
 
 
 @pytest.mark.integration
