@@ -288,8 +288,8 @@ _WITHHELD_ACTIVE = re.compile(
     r"(?:give|say|disclose|reveal|name|confirm|specify|identify|provide|release)\b", re.I)
 # Said of the withheld thing, which comes before the verb: "Their names were not released".
 _WITHHELD_PASSIVE = re.compile(
-    r"\b(?:was|were|is|are|has|have|had)\s+not\s+(?:been\s+|yet\s+been\s+)?(?:disclosed|released|revealed|"
-    r"made\s+public|named|identified|known)\b|\bundisclosed\b", re.I)
+    r"\b(?:was|were|is|are|has|have|had|would|will)\s+not\s+(?:be\s+|been\s+|yet\s+been\s+)?(?:disclosed|"
+    r"released|revealed|made\s+public|named|identified|known)\b|\bundisclosed\b", re.I)
 # Not yet settled or found out ("The contract has not been awarded", "the council has not yet decided which",
 # "the cause was under investigation"): news says so of what it cannot report yet. Only for a question with a
 # question word (a yes/no question is answered by such a sentence: "Has the contract been awarded?" - no).
@@ -324,15 +324,21 @@ def _withheld_object(sentence: str, m: re.Match, before_verb: bool = False) -> s
     return after if len(_content_words(after)) >= 2 else before
 
 
+# "how" + one of these asks for a measure, not a manner
+_HOW_MEASURE = frozenset(("many", "much", "long", "far", "often", "old", "big", "large", "soon", "high", "deep"))
+
+
 def _asks_what_was_withheld(wh: str, question: str, withheld_object: str) -> bool:
     """Whether the withheld clause opens with the question's own question word: "He did not say when the
     payments would be made" for "When will the payments be made?", "how many" for "how many"."""
     first = re.findall(r"[a-z]+", withheld_object.lower())[:2]
     if not wh or not first or first[0] != wh:
         return False
-    if wh == "how":  # "how many" is not "how"
+    if wh == "how":  # "how many" is not "how", but "how did they" is "how the figure was"
         q = re.search(r"\bhow\s+([a-z]+)", question.lower())
-        return len(first) > 1 and q is not None and q.group(1) == first[1]
+        asked = q.group(1) if q and q.group(1) in _HOW_MEASURE else ""
+        said = first[1] if len(first) > 1 and first[1] in _HOW_MEASURE else ""
+        return asked == said
     return True
 
 
@@ -354,7 +360,7 @@ def withheld(question: str, sentences: list[str], knobs: Knobs = DEFAULT_KNOBS) 
     overlap = pool_idf_overlap(terms, sentences)
     scores = [overlap(s) for s in sentences]
     best = max(scores)
-    forms = [(_WITHHELD_ACTIVE, False), (_WITHHELD_PASSIVE, False)]
+    forms = [(_WITHHELD_ACTIVE, False), (_WITHHELD_PASSIVE, True)]
     if wh:
         forms += [(_UNSETTLED_ACTIVE, False), (_UNSETTLED_PASSIVE, True)]
     for s, sc in zip(sentences, scores, strict=True):

@@ -190,6 +190,12 @@ def test_a_withheld_clause_that_opens_with_the_questions_own_word():
     ev = [promise, count]
     assert withheld("How many families will receive relief grants?", ev) == count
     assert withheld("How will the families receive relief grants?", ev) == ""
+    # "how" asking a manner matches "how" followed by anything but a measure
+    manner = promise + " She did not say how the families would be chosen."
+    assert withheld("How will the families for relief grants be chosen?", [promise, manner]) == manner
+    # "would not be known until ...": said of what comes before
+    costly = "The governor said the cost of the grants would not be known until the damage had been assessed."
+    assert withheld("How much will the grants cost?", ["Hail hit the farms.", costly]) == costly
 
 
 def test_what_is_not_settled_yet_is_not_answered():
@@ -210,6 +216,9 @@ def test_what_is_not_settled_yet_is_not_answered():
     assert withheld("When will the ferry terminal open?", [
         "The ferry terminal will open on 1 May, the port authority said.",
         "It was unclear whether the terminal's second berth would be ready."]) == ""
+    # a passive form names what was withheld before the verb, not in its agent ("by the company")
+    names = "The names of the two injured dockers were not released by the company."
+    assert withheld("Who were the injured dockers?", ["A crane fell in the port on Monday.", names]) == names
 
 
 def test_withheld_fact_refused_through_the_chain(make_settings, tmp_path):
