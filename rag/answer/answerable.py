@@ -324,24 +324,6 @@ def _withheld_object(sentence: str, m: re.Match, before_verb: bool = False) -> s
     return after if len(_content_words(after)) >= 2 else before
 
 
-# "how" + one of these asks for a measure, not a manner
-_HOW_MEASURE = frozenset(("many", "much", "long", "far", "often", "old", "big", "large", "soon", "high", "deep"))
-
-
-def _asks_what_was_withheld(wh: str, question: str, withheld_object: str) -> bool:
-    """Whether the withheld clause opens with the question's own question word: "He did not say when the
-    payments would be made" for "When will the payments be made?", "how many" for "how many"."""
-    first = re.findall(r"[a-z]+", withheld_object.lower())[:2]
-    if not wh or not first or first[0] != wh:
-        return False
-    if wh == "how":  # "how many" is not "how", but "how did they" is "how the figure was"
-        q = re.search(r"\bhow\s+([a-z]+)", question.lower())
-        asked = q.group(1) if q and q.group(1) in _HOW_MEASURE else ""
-        said = first[1] if len(first) > 1 and first[1] in _HOW_MEASURE else ""
-        return asked == said
-    return True
-
-
 def withheld(question: str, sentences: list[str], knobs: Knobs = DEFAULT_KNOBS) -> str:
     """The evidence sentence that says what the question asks was not disclosed ("He declined to give
     the price per dose") or is not settled yet ("The contract has not been awarded"), or "". News reports
@@ -349,8 +331,7 @@ def withheld(question: str, sentences: list[str], knobs: Knobs = DEFAULT_KNOBS) 
     withheld must hold most of the question's own words (weighted by rarity among the evidence), and the
     sentence must match the question better than any other evidence sentence, so a withheld detail next to
     a stated answer ("the company has offered 4 percent" / "declined to say whether it would improve its
-    offer") does not block the answer. A withheld clause that opens with the question's own question word
-    ("did not say when ..." for "When ...?") needs only one of the question's words, and may tie."""
+    offer") does not block the answer."""
     if _WITHHELD.search(question) or not sentences:
         return ""
     terms = question_terms(question)[1] - _GENERIC_SLOT
@@ -363,15 +344,13 @@ def withheld(question: str, sentences: list[str], knobs: Knobs = DEFAULT_KNOBS) 
     forms = [(_WITHHELD_ACTIVE, False), (_WITHHELD_PASSIVE, True)]
     if wh:
         forms += [(_UNSETTLED_ACTIVE, False), (_UNSETTLED_PASSIVE, True)]
+    if scores.count(best) > 1:
+        return ""
     for s, sc in zip(sentences, scores, strict=True):
         if sc < best:
             continue
         for pattern, before_verb in forms:
             for m in pattern.finditer(s):
-                obj = _withheld_object(s, m, before_verb)
-                if _asks_what_was_withheld(wh, question, obj):
-                    if overlap(obj) > 0:
-                        return s
-                elif scores.count(best) == 1 and overlap(obj) >= knobs.withheld_min_overlap:
+                if overlap(_withheld_object(s, m, before_verb)) >= knobs.withheld_min_overlap:
                     return s
     return ""

@@ -170,32 +170,19 @@ def test_withheld_fact_is_not_answered():
     assert withheld("What is the price per dose?", []) == ""
 
 
-def test_a_withheld_clause_that_opens_with_the_questions_own_word():
-    """ "He did not say when ..." answers "When ...?" with a refusal even when the sentence before it (shown
-    with it as context) matches the question as well, and needs only one of the question's words."""
+def test_what_will_not_be_known_is_said_of_what_comes_before():
     from rag.answer.answerable import withheld
 
-    promise = "The governor promised relief grants of 800 crowns to each family that lost its barn."
-    held = promise + " She did not say when the grants would be paid."
-    ev = ["Hail flattened the wheat around Mossdale on Sunday.", promise, held]
-    assert withheld("When will the relief grants to farm families be paid?", ev) == held
-    # another question word: what was withheld is not what this question asks
-    assert withheld("How much will each family get in relief grants?", ev) == ""
-    # a stated answer matches the question better: no refusal
-    paid = "The first grants will be paid on 3 June, the governor said."
-    other = "She did not say when the second round of grants would be paid."
-    assert withheld("When will the first relief grants be paid?", [paid, other]) == ""
-    # "how many" is not "how" (the sentence before ties with it, so only an opening word can decide)
-    count = promise + " She did not say how many families would be paid."
-    ev = [promise, count]
-    assert withheld("How many families will receive relief grants?", ev) == count
-    assert withheld("How will the families receive relief grants?", ev) == ""
-    # "how" asking a manner matches "how" followed by anything but a measure
-    manner = promise + " She did not say how the families would be chosen."
-    assert withheld("How will the families for relief grants be chosen?", [promise, manner]) == manner
-    # "would not be known until ...": said of what comes before
     costly = "The governor said the cost of the grants would not be known until the damage had been assessed."
     assert withheld("How much will the grants cost?", ["Hail hit the farms.", costly]) == costly
+    # a stated answer matches the question better: no refusal
+    paid = "The grants will cost 4 million crowns in all, the governor said."
+    later = "The cost of the second round would not be known until May."
+    assert withheld("How much will the grants cost?", [paid, later]) == ""
+    # the sentence before, shown with it as context, ties with it: a tie does not refuse
+    promise = "The governor promised relief grants of 800 crowns to each family that lost its barn."
+    held = promise + " She did not say when the grants would be paid."
+    assert withheld("When will the relief grants to farm families be paid?", [promise, held]) == ""
 
 
 def test_what_is_not_settled_yet_is_not_answered():
