@@ -39,6 +39,7 @@ class Knobs:
     short_answer_words: int = _default("short_answer_words")
     fragment_min_contained: float = _default("fragment_min_contained")
     fragment_min_coverage: float = _default("fragment_min_coverage")
+    fragment_title_coverage: bool = _default("fragment_title_coverage")
     fragment_contained_weight: float = _default("fragment_contained_weight")
     off_topic_min_coverage: float = _default("off_topic_min_coverage")
     answer_each_part: bool = _default("answer_each_part")  # each sentence checked against the part it answers

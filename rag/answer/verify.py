@@ -173,7 +173,8 @@ def verify(answer_text: str, cited: list[int], items, scorer, question: str = ""
         hint = [n for n in (marks or cited) if n in by_n]
         kept = False
         if hint:
-            alone = [(n, scorer.score(sent, by_n[n].display_text)) for n in hint]
+            alone = [(n, scorer.score(sent, by_n[n].display_text, context=_headline(by_n[n], knobs))
+                      if scorer is fragment else scorer.score(sent, by_n[n].display_text)) for n in hint]
             good = [(n, r) for n, r in alone if r.supported]
             if not good and scorer is fragment and len(hint) > 1:
                 good = _with_article_context(scorer, sent, hint, by_n)
@@ -303,6 +304,13 @@ def _same_article(ns: list[int], hint: list[int], by_n: dict) -> list[int]:
     """The sentences of ``hint`` not in ``ns`` that come from the same article as one of ``ns``."""
     docs = {getattr(by_n[n], "doc_id", None) for n in ns} - {None}
     return [m for m in hint if m not in ns and getattr(by_n[m], "doc_id", None) in docs]
+
+
+def _headline(item, knobs: Knobs) -> list[str]:
+    """The cited sentence's article headline, where a short answer's sentence may find the rest of what the
+    question asks (``Settings.fragment_title_coverage``); the answer itself must still stand in the sentence."""
+    title = getattr(item, "title", "")
+    return [title] if knobs.fragment_title_coverage and title else []
 
 
 def _with_article_context(scorer: _FragmentScorer, claim: str, hint: list[int], by_n: dict) -> list:
