@@ -173,8 +173,7 @@ def verify(answer_text: str, cited: list[int], items, scorer, question: str = ""
         hint = [n for n in (marks or cited) if n in by_n]
         kept = False
         if hint:
-            alone = [(n, scorer.score(sent, by_n[n].display_text, context=_headline(by_n[n], knobs))
-                      if scorer is fragment else scorer.score(sent, by_n[n].display_text)) for n in hint]
+            alone = [(n, _score_cited(scorer, scorer is fragment, sent, by_n[n], knobs)) for n in hint]
             good = [(n, r) for n, r in alone if r.supported]
             if not good and scorer is fragment and len(hint) > 1:
                 good = _with_article_context(scorer, sent, hint, by_n)
@@ -306,11 +305,20 @@ def _same_article(ns: list[int], hint: list[int], by_n: dict) -> list[int]:
     return [m for m in hint if m not in ns and getattr(by_n[m], "doc_id", None) in docs]
 
 
-def _headline(item, knobs: Knobs) -> list[str]:
-    """The cited sentence's article headline, where a short answer's sentence may find the rest of what the
-    question asks (``Settings.fragment_title_coverage``); the answer itself must still stand in the sentence."""
+def _score_cited(scorer, short: bool, claim: str, item, knobs: Knobs):
+    """A claim scored against the sentence it cites. A short answer whose sentence names the story's subject
+    by a short form ("The bridge was built in 1971") may cover what the question asks together with its
+    article's headline (``Settings.fragment_title_coverage``); the answer itself must still stand in the
+    sentence, and the sentence must not qualify what it reports differently from the question (a single
+    fare for a return fare: ``contrasting_modifier``)."""
+    r = scorer.score(claim, item.display_text)
     title = getattr(item, "title", "")
-    return [title] if knobs.fragment_title_coverage and title else []
+    if r.supported or not short or not knobs.fragment_title_coverage or not title:
+        return r
+    with_title = scorer.score(claim, item.display_text, context=[title])
+    if with_title.supported and not contrasting_modifier(scorer.question, item.display_text):
+        return with_title
+    return r
 
 
 def _with_article_context(scorer: _FragmentScorer, claim: str, hint: list[int], by_n: dict) -> list:

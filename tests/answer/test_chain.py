@@ -339,6 +339,37 @@ def test_fragment_found_in_one_sentence_with_the_topic_in_another_of_the_same_ar
     assert not contrasting_modifier("How much does a single ticket cost?", fare.display_text)
 
 
+def test_a_short_answer_may_cover_the_question_with_its_articles_headline():
+    """Later sentences of a story name its subject by a short form: "The bridge was built in 1971" under a
+    headline that names the bridge answers "When was the Harl river bridge built?"."""
+    from dataclasses import replace
+    from types import SimpleNamespace as NS
+
+    from rag.answer.verify import verify
+    from rag.knobs import DEFAULT_KNOBS
+    from rag.support import SupportScorer
+
+    built = NS(n=1, doc_id="b", display_text='The bridge was built in 1971 and last inspected in 2026.',
+               title="Harl river bridge closed after cracks found in its main span")
+    scorer = SupportScorer()
+    q = "When was the Harl river bridge built?"
+    v = verify("1971", [1], [built], scorer, question=q)
+    assert [s.cites for s in v.sentences] == [[1]]
+    # off: the sentence alone covers too little of the question
+    off = replace(DEFAULT_KNOBS, fragment_title_coverage=False)
+    assert not verify("1971", [1], [built], scorer, question=q, knobs=off).sentences
+    # the answer must still stand in the sentence
+    assert not verify("1968", [1], [built], scorer, question=q).sentences
+    # a headline about something else does not help
+    other = NS(**{**vars(built), "title": "Ferry service to run while the crossing is shut"})
+    assert not verify("1971", [1], [other], scorer, question=q).sentences
+    # a sentence that qualifies what it reports differently from the question is no answer
+    fare = NS(n=1, doc_id="r", display_text="Standard single tickets will cost 18 dravs, with half-price fares.",
+              title="New Vessa Valley railway opens to passengers")
+    assert not verify("18 dravs", [1], [fare], scorer,
+                      question="How much does a return ticket on the Vessa Valley railway cost?").sentences
+
+
 def test_a_quote_is_on_topic_with_the_cited_lede_of_its_article():
     from types import SimpleNamespace as NS
 
