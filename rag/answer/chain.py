@@ -384,7 +384,8 @@ class AnswerChain:
                         break
                     text, cited, lps = model
                 shown = items + new
-                checked = verify(text, cited, shown, self.scorer, question=part, knobs=self.knobs)
+                checked = verify(text, cited, shown, self.scorer, question=part, knobs=self.knobs,
+                                 headline=how == "model")
                 if not checked.sentences:
                     notes += dropped_notes(checked)
                     continue
@@ -533,7 +534,8 @@ class AnswerChain:
                 return
         timings.generate_ms = (time.perf_counter() - tg) * 1000
         tv = time.perf_counter()
-        verified = verify(text, cited, items, self.scorer, question=standalone, knobs=self.knobs)
+        verified = verify(text, cited, items, self.scorer, question=standalone, knobs=self.knobs,
+                          headline=backend is not None)
         timings.verify_ms = (time.perf_counter() - tv) * 1000
         timings.total_ms = (time.perf_counter() - t0) * 1000
         notes: list[str] = []

@@ -148,7 +148,11 @@ class _FragmentScorer:
 
 
 def verify(answer_text: str, cited: list[int], items, scorer, question: str = "",
-           knobs: Knobs = DEFAULT_KNOBS) -> Verification:
+           knobs: Knobs = DEFAULT_KNOBS, headline: bool = False) -> Verification:
+    """Each sentence of the answer kept when a sentence it cites (or, re-cited, another evidence sentence)
+    supports it. ``headline``: a model's short answer may cover the question with its sentence's article
+    headline (``_score_cited``); not for a quote, which was chosen for matching the question, not for
+    answering it (measured on news dev: it let an extractive quote about the story's topic through)."""
     from rag.text.lexical import content_set
 
     by_n = {it.n: it for it in items}
@@ -173,7 +177,7 @@ def verify(answer_text: str, cited: list[int], items, scorer, question: str = ""
         hint = [n for n in (marks or cited) if n in by_n]
         kept = False
         if hint:
-            alone = [(n, _score_cited(scorer, scorer is fragment, sent, by_n[n], knobs)) for n in hint]
+            alone = [(n, _score_cited(scorer, headline and scorer is fragment, sent, by_n[n], knobs)) for n in hint]
             good = [(n, r) for n, r in alone if r.supported]
             if not good and scorer is fragment and len(hint) > 1:
                 good = _with_article_context(scorer, sent, hint, by_n)

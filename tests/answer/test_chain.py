@@ -353,20 +353,21 @@ def test_a_short_answer_may_cover_the_question_with_its_articles_headline():
                title="Harl river bridge closed after cracks found in its main span")
     scorer = SupportScorer()
     q = "When was the Harl river bridge built?"
-    v = verify("1971", [1], [built], scorer, question=q)
+    v = verify("1971", [1], [built], scorer, question=q, headline=True)
     assert [s.cites for s in v.sentences] == [[1]]
-    # off: the sentence alone covers too little of the question
+    # off, or not the model's answer (a quote): the sentence alone covers too little of the question
     off = replace(DEFAULT_KNOBS, fragment_title_coverage=False)
-    assert not verify("1971", [1], [built], scorer, question=q, knobs=off).sentences
+    assert not verify("1971", [1], [built], scorer, question=q, knobs=off, headline=True).sentences
+    assert not verify("1971", [1], [built], scorer, question=q).sentences
     # the answer must still stand in the sentence
-    assert not verify("1968", [1], [built], scorer, question=q).sentences
+    assert not verify("1968", [1], [built], scorer, question=q, headline=True).sentences
     # a headline about something else does not help
     other = NS(**{**vars(built), "title": "Ferry service to run while the crossing is shut"})
-    assert not verify("1971", [1], [other], scorer, question=q).sentences
+    assert not verify("1971", [1], [other], scorer, question=q, headline=True).sentences
     # a sentence that qualifies what it reports differently from the question is no answer
     fare = NS(n=1, doc_id="r", display_text="Standard single tickets will cost 18 dravs, with half-price fares.",
               title="New Vessa Valley railway opens to passengers")
-    assert not verify("18 dravs", [1], [fare], scorer,
+    assert not verify("18 dravs", [1], [fare], scorer, headline=True,
                       question="How much does a return ticket on the Vessa Valley railway cost?").sentences
 
 
