@@ -337,15 +337,14 @@ def withheld(question: str, sentences: list[str], knobs: Knobs = DEFAULT_KNOBS) 
     terms = question_terms(question)[1] - _GENERIC_SLOT
     if not terms:
         return ""
-    wh = analyse(question).wh
     overlap = pool_idf_overlap(terms, sentences)
     scores = [overlap(s) for s in sentences]
     best = max(scores)
-    forms = [(_WITHHELD_ACTIVE, False), (_WITHHELD_PASSIVE, True)]
-    if wh:
-        forms += [(_UNSETTLED_ACTIVE, False), (_UNSETTLED_PASSIVE, True)]
     if scores.count(best) > 1:
         return ""
+    forms = [(_WITHHELD_ACTIVE, False), (_WITHHELD_PASSIVE, True)]
+    if analyse(question).wh:
+        forms += [(_UNSETTLED_ACTIVE, False), (_UNSETTLED_PASSIVE, True)]
     for s, sc in zip(sentences, scores, strict=True):
         if sc < best:
             continue

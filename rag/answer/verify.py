@@ -309,20 +309,24 @@ def _same_article(ns: list[int], hint: list[int], by_n: dict) -> list[int]:
     return [m for m in hint if m not in ns and getattr(by_n[m], "doc_id", None) in docs]
 
 
-def _score_cited(scorer, short: bool, claim: str, item, knobs: Knobs):
+def _in_context(scorer: _FragmentScorer, claim: str, sentence: str, context: list[str]):
+    """A short answer that stands in ``sentence``, with what the question asks covered by the sentence and
+    ``context`` (other sentences of its article, or its headline); None when it does not hold, or when the
+    sentence qualifies what it reports differently from the question (a single fare for a return fare:
+    ``contrasting_modifier``)."""
+    r = scorer.score(claim, sentence, context=context)
+    return r if r.supported and not contrasting_modifier(scorer.question, sentence) else None
+
+
+def _score_cited(scorer, use_headline: bool, claim: str, item, knobs: Knobs):
     """A claim scored against the sentence it cites. A short answer whose sentence names the story's subject
     by a short form ("The bridge was built in 1971") may cover what the question asks together with its
-    article's headline (``Settings.fragment_title_coverage``); the answer itself must still stand in the
-    sentence, and the sentence must not qualify what it reports differently from the question (a single
-    fare for a return fare: ``contrasting_modifier``)."""
+    article's headline (``Settings.fragment_title_coverage``), when the sentence alone falls short."""
     r = scorer.score(claim, item.display_text)
     title = getattr(item, "title", "")
-    if r.supported or not short or not knobs.fragment_title_coverage or not title:
+    if r.supported or not use_headline or not knobs.fragment_title_coverage or not title:
         return r
-    with_title = scorer.score(claim, item.display_text, context=[title])
-    if with_title.supported and not contrasting_modifier(scorer.question, item.display_text):
-        return with_title
-    return r
+    return _in_context(scorer, claim, item.display_text, [title]) or r
 
 
 def _with_article_context(scorer: _FragmentScorer, claim: str, hint: list[int], by_n: dict) -> list:
@@ -332,8 +336,8 @@ def _with_article_context(scorer: _FragmentScorer, claim: str, hint: list[int], 
         same = _same_article([n], hint, by_n)
         if not same:
             continue
-        r = scorer.score(claim, by_n[n].display_text, context=[by_n[m].display_text for m in same])
-        if r.supported and not contrasting_modifier(scorer.question, by_n[n].display_text):
+        r = _in_context(scorer, claim, by_n[n].display_text, [by_n[m].display_text for m in same])
+        if r is not None:
             return [(m, r) for m in [n, *same]]
     return []
 
