@@ -173,6 +173,24 @@ def count_phrase(ws: list[str]) -> list[str]:
     return out
 
 
+_PARTITIVE_HEADS = set(words("question", "count_partitive_heads"))
+_PARTITIVE_DETERMINERS = set(words("question", "count_partitive_determiners"))
+
+
+def counted_phrase(ws: list[str]) -> list[str]:
+    """:func:`count_phrase`, read on past "of" when what comes before it only names a part of a group:
+    "<members> of staff" -> members, staff; "85 <of the permanent employees>" -> permanent, employees."""
+    phrase = count_phrase(ws)
+    i = len(phrase)  # the word that ended the phrase, when the phrase is all the words before it
+    if ws[:i] == phrase and i < len(ws) and ws[i].lower() == "of" and (
+            not phrase or (i == 1 and phrase[0].lower() in _PARTITIVE_HEADS)):
+        rest = ws[i + 1:]
+        while rest and rest[0].lower() in _PARTITIVE_DETERMINERS:
+            rest = rest[1:]
+        phrase = phrase + count_phrase(rest)
+    return phrase
+
+
 def counted_terms(question: str) -> tuple[str, ...]:
     """Stems of what a "how many" question counts: the noun phrase after "how many" ("How many US soldiers
     were killed?" -> ("soldier",)). Empty when the question counts nothing in particular ("how many
@@ -180,7 +198,7 @@ def counted_terms(question: str) -> tuple[str, ...]:
     m = _HOW_MANY.search(question)
     if not m:
         return ()
-    phrase = [w.lower() for w in count_phrase(re.findall(r"[A-Za-z][\w'’-]*", m.group(1)))]
+    phrase = [w.lower() for w in counted_phrase(re.findall(r"[A-Za-z][\w'’-]*", m.group(1)))]
     if any(w in COUNT_GENERIC for w in phrase):
         return ()
     return tuple(dict.fromkeys(count_stem(w) for w in phrase if w not in tu.STOPWORDS))

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field, replace
 
 from rag.knobs import DEFAULT_KNOBS, Knobs
-from rag.question import COUNT_GENERIC, analyse, count_phrase, count_stem, gives_kind, is_short_answer
+from rag.question import COUNT_GENERIC, analyse, count_stem, counted_phrase, gives_kind, is_short_answer
 from rag.text.sentences import split_sentences
 from rag.text.words import words
 
@@ -370,11 +370,14 @@ def _counted_window(text: str) -> list[str]:
     from rag.text.lexical import STOPWORDS, number_values
 
     cut = _CLAUSE_END.search(text[:80])
-    words_ = count_phrase(_WORD.findall(text[:cut.start()] if cut else text[:80]))
+    words_ = counted_phrase(_WORD.findall(text[:cut.start()] if cut else text[:80]))
     return [w for w in words_ if w.lower() not in STOPWORDS and not number_values(w.lower())]
 
 
 _ONE = re.compile(r"\b(?:one|a single)\s+", re.I)
+_MONEY_BEFORE = re.compile(r"[$€£¥]\s*$")
+_MONEY_WORDS = list(words("question", "money_words"))
+_PERCENT = re.compile(r"(?:%|\bper\s*cent)$", re.I)
 _YEAR = re.compile(r"^(?:1[0-9]|20)\d\d$")
 
 
@@ -401,6 +404,18 @@ def count_verdict(counts: tuple[str, ...], answer: str, evidence: str, question:
         if round(mention.value, 6) not in values or mention.ordinal or (
                 _YEAR.match(mention.text) and not re.match(r"\s+[a-z]", evidence[mention.end:])):
             continue  # "in 1936 Warsaw's museum ...": a year; "2000 kilometres" is a count
+        if _MONEY_BEFORE.search(evidence[:mention.start]):
+            # "spent £86,000 on agency nurses": a sum of money, whatever noun follows it
+            if counts_asked(_MONEY_WORDS):
+                return "asked", ""
+            other = other or "a sum of money"
+            continue
+        if _PERCENT.search(mention.text):
+            # "5 percent of workers": a share, not a count of them
+            if counts_asked(["percent"]):
+                return "asked", ""
+            other = other or "a percentage"
+            continue
         window = _counted_window(evidence[mention.end:])
         # the sentence names what it counts when a common noun follows ("9 signal rockets"); a name alone
         # ("15 Velk ...") may be a modifier of a noun further on

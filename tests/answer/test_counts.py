@@ -57,6 +57,36 @@ def test_units_and_names_in_the_counted_phrase_are_read():
     assert _other(q, "4,000", "An estimated 4,000 Orrin pilgrims walked to the shrine.") == ""
 
 
+def test_a_sum_of_money_or_a_share_is_no_count_of_people():
+    q = "How many stewards did the ferry line hire for the summer?"
+    ev = "The ferry line said it had spent €42,000 on extra stewards for the summer timetable."
+    assert _other(q, ev, ev) == "a sum of money"
+    assert _other(q, "42,000", ev) == "a sum of money"
+    ev = "About 12% of stewards were hired from agencies."
+    assert _other(q, ev, ev) == "a percentage"
+    ev = "Twelve percent of the stewards came from agencies."
+    assert _other(q, ev, ev) == "percent"  # a number word: "percent" is the word after it
+    # unless money or a share is what is asked
+    assert _other("How many pounds did each steward get?", "£300", "Each steward got £300.") == ""
+    assert _other("How many percent of stewards were new?", "12", "12% of stewards were new.") == ""
+    # the same sentence with a count of the asked thing passes
+    ev = "The line spent €42,000 to hire 35 stewards."
+    assert _other(q, ev, ev) == ""
+
+
+def test_a_count_of_part_of_a_group_counts_what_follows_of():
+    q = "How many harbour staff were taken ill?"
+    ev = "The outbreak has affected 51 passengers and 17 members of staff since Friday."
+    assert _other(q, "17", ev) == ""
+    assert _other(q, "51", ev) == "passengers"
+    q = "How many Pellow dockers will be offered jobs at the new terminal?"
+    ev = "The operator said it would offer up to 60 of the permanent dockers jobs at its new terminal."
+    assert _other(q, ev, ev) == ""
+    assert _other("How many cranes will the new terminal have?", ev, ev).startswith("permanent dockers")
+    # a unit before "of" still names what is counted
+    assert _other(q, "40", "The ship left 40 tonnes of grain on the quay.") == "tonnes"
+
+
 def test_a_short_count_cited_to_the_wrong_sentence_is_recited_to_the_right_one():
     """Small models often cite the wrong sentence: "9" cited to the rockets is re-cited to the sentence
     where 9 counts deckhands; with no such sentence it is dropped."""
