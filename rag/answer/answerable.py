@@ -285,11 +285,11 @@ if __name__ == "__main__":
 # Said of the withheld thing, which follows the verb: "declined to give the price", "did not say when".
 _WITHHELD_ACTIVE = re.compile(
     r"\b(?:declined|refused|would\s+not|did\s+not|could\s+not|wouldn't|didn't|couldn't)\s+(?:to\s+)?"
-    r"(?:give|say|disclose|reveal|name|confirm|specify|identify|provide|release)\b", re.I)
+    r"(?:give|say|disclose|reveal|name|confirm|specify|identify|provide|release|publish)\b", re.I)
 # Said of the withheld thing, which comes before the verb: "Their names were not released".
 _WITHHELD_PASSIVE = re.compile(
-    r"\b(?:was|were|is|are|has|have|had|would|will)\s+not\s+(?:be\s+|been\s+|yet\s+been\s+)?(?:disclosed|"
-    r"released|revealed|made\s+public|named|identified|known)\b|\bundisclosed\b", re.I)
+    r"\b(?:was|were|is|are|has|have|had|would|will)\s+not\s+(?:be\s+|been\s+|yet\s+been\s+|yet\s+)?(?:disclosed|"
+    r"released|revealed|made\s+public|published|named|identified|known)\b|\bundisclosed\b", re.I)
 # Not yet settled or found out ("The contract has not been awarded", "the council has not yet decided which",
 # "the cause was under investigation"): news says so of what it cannot report yet. Only for a question with a
 # question word (a yes/no question is answered by such a sentence: "Has the contract been awarded?" - no).

@@ -208,6 +208,25 @@ def test_what_is_not_settled_yet_is_not_answered():
     assert withheld("Who were the injured dockers?", ["A crane fell in the port on Monday.", names]) == names
 
 
+def test_not_published_not_yet_known_and_going_to_are_read():
+    from rag.answer.answerable import withheld
+
+    ev = ["Turnout in the Osterby council by-election was 41 percent.",
+          "The count of ballots cast by post in the Osterby by-election has not yet been published."]
+    assert withheld("How many ballots were cast by post in the Osterby by-election?", ev) == ev[1]
+    unknown = "Three sheep on the farm died; it was not yet known whether the blight caused their deaths."
+    assert withheld("Did the blight cause the deaths of the sheep?",
+                    ["The blight reached the farm in May.", unknown]) == unknown
+    # "going to" is how the question says "will": the thing withheld is the challenge
+    challenge = "Pruett thanked the returning officer but did not say whether she would challenge the result."
+    assert withheld("Is Mara Pruett going to challenge the Osterby result?",
+                    ["Tolland won by 88 votes.", challenge]) == challenge
+    # a stated answer is not blocked by the new forms
+    assert withheld("How many ballots were cast by post?", [
+        "A total of 2,130 ballots were cast by post, the council said.",
+        "The count of spoilt ballots has not yet been published."]) == ""
+
+
 def test_withheld_fact_refused_through_the_chain(make_settings, tmp_path):
     from rag.api import Assistant
 
