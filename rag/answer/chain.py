@@ -170,6 +170,19 @@ def same_question_word(question: str, rewrite: str) -> str:
     return rewrite
 
 
+# ", the former treasurer of the district council," after a name: a description the rewrite copied from an
+# earlier answer. Every one of its words then counts as asked, and a sentence naming the person without it
+# ("He will be sentenced in July") would cover too little of the question.
+_APPOSITIVE = re.compile(r"(?<=[A-Za-z])\s*,\s+(?:the|a|an|his|her|its|their)\s+[^,?;]{1,80},(?=\s+[a-z])")
+
+
+def without_new_appositives(question: str, rewrite: str) -> str:
+    """The rewrite without the descriptions it set after a name that the follow-up did not have."""
+    if "," in question:
+        return rewrite
+    return _APPOSITIVE.sub("", rewrite)
+
+
 class AnswerChain:
     def __init__(self, settings: Settings, index_getter: Callable):
         self.settings = settings
@@ -229,7 +242,7 @@ class AnswerChain:
                         and keeps_question(question, out, s.condense_keep_share)
                         and not person_became_thing(question, out)
                         and answer_words_taken(question, out, history) <= s.condense_max_answer_words):
-                    return same_question_word(question, out)
+                    return same_question_word(question, without_new_appositives(question, out))
                 log.info("condensed question %r dropped (not the same question as %r)", out[:120], question)
             except RagError as exc:
                 log.warning("condensing failed (%s); using the heuristic", exc)

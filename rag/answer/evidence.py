@@ -30,6 +30,9 @@ _PRONOUN_START = re.compile(r"^[\"'\u201c]?(he|she|they|it|his|her|their|this|th
 _PRONOUN_OPENING = re.compile(r"^(?:in|on|at|from|with|under|after|before|during|through|according to)\b"
                               r"[^,.;:]{0,60}\b(?:its|their)\b[^,.;:]{0,60},", re.I)
 
+# "Of those, 37 were hip replacements": a part of a group the previous sentence counts.
+_PARTITIVE_OPENING = re.compile(r"^(?:of|among|from)\s+(?:those|these|them|whom|which|the\s+total)\b", re.I)
+
 # A quote attributed by pronoun ("...," she said.) names its speaker in an earlier sentence.
 _PRONOUN_SPEAKER = re.compile(r"[\"\u201d'\u2019],?\s+(?:he|she|they)\s+(?:said|says|added|told|warned|wrote|"
                               r"replied|insisted|argued|explained|asked)\b", re.I)
@@ -179,7 +182,7 @@ def select_evidence(question: str, passages: list[Passage], embedder, articles,
                 if _is_headline(prev_of[s][0], before, p.title):
                     before = ""  # a headline is not the sentence a story's first line refers back to
             if before and (_PRONOUN_START.match(sent) or _PRONOUN_SPEAKER.search(sent) or _PRONOUN_OPENING.match(sent)
-                           or refers_back(sent, before)):
+                           or _PARTITIVE_OPENING.match(sent) or refers_back(sent, before)):
                 cs = prev_of[s][0]
                 ctx = before
             if base is not None:

@@ -422,6 +422,19 @@ def test_rewritten_follow_up_keeps_its_question_word():
     assert same_question_word("And his age?", "How old is Quenby?") == "How old is Quenby?"
 
 
+def test_a_rewritten_follow_up_loses_the_description_it_copied_after_a_name():
+    from rag.answer.chain import without_new_appositives
+
+    assert (without_new_appositives("When will she be sentenced?",
+                                    "When will Mara Quist, the former head of the port authority, be sentenced?")
+            == "When will Mara Quist be sentenced?")
+    # a description the follow-up itself gives, and a list of choices, stay
+    assert (without_new_appositives("What did Quist, the port chief, say?", "What did Quist, the port chief, say?")
+            == "What did Quist, the port chief, say?")
+    assert (without_new_appositives("Who won?", "Who won the vote, the Greens or the Liberals?")
+            == "Who won the vote, the Greens or the Liberals?")
+
+
 def test_a_short_answer_to_a_contradicted_premise_is_dropped_and_not_replaced_by_a_quote(seed_assistant):
     from types import SimpleNamespace as NS
 

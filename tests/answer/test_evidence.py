@@ -147,6 +147,15 @@ def test_opening_pronoun_carries_the_previous_sentence():
     assert not _PRONOUN_OPENING.match("The company said its profits rose, and the shares jumped.")  # not the opening
 
 
+def test_a_part_of_a_group_carries_the_sentence_that_counts_the_group():
+    from rag.answer.evidence import _PARTITIVE_OPENING
+
+    assert _PARTITIVE_OPENING.match("Of those, 14 were pupils from the village school.")
+    assert _PARTITIVE_OPENING.match("Among them were two firefighters.")
+    assert not _PARTITIVE_OPENING.match("Of the 300 homes on the estate, 40 were flooded.")  # names its group
+    assert not _PARTITIVE_OPENING.match("Officers from those units were sent home.")
+
+
 def test_repeated_sentences_take_one_place(tmp_path):
     """A follow-up article repeats the background paragraph word for word: the model sees it once."""
     from rag.api import Assistant
