@@ -178,6 +178,9 @@ def verify(answer_text: str, cited: list[int], items, scorer, question: str = ""
         kept = False
         if hint:
             alone = [(n, _score_cited(scorer, headline and scorer is fragment, sent, by_n[n], knobs)) for n in hint]
+            if headline and scorer is plain and sent != shown and knobs.fragment_title_coverage:
+                alone = [(n, r if r.supported else _names_in_article(plain, sent, shown, by_n[n], question, r))
+                         for n, r in alone]
             good = [(n, r) for n, r in alone if r.supported]
             if not good and scorer is fragment and len(hint) > 1:
                 good = _with_article_context(scorer, sent, hint, by_n)
@@ -327,6 +330,33 @@ def _score_cited(scorer, use_headline: bool, claim: str, item, knobs: Knobs):
     if r.supported or not use_headline or not knobs.fragment_title_coverage or not title:
         return r
     return _in_context(scorer, claim, item.display_text, [title]) or r
+
+
+_MISSING_NAME = re.compile(r"^entity '(.+)' not in evidence$")
+
+
+def _names_in_article(scorer, claim: str, answer: str, item, question: str, failed):
+    """A model's short answer to "Who <did something>?" is checked as the claim "<answer> <did something>",
+    and the story's names in it ("... exposed the Harbourside fraud") often stand only in its headline or
+    passage, not in the sentence that names the answer ("a junior finance officer, Priya Lansdowne,
+    noticed ..."). When the names missing are the question's own and the headline or passage the reader sees
+    with the sentence has them, the claim is scored with those as context. The answer's own words must
+    stand in the sentence."""
+    from rag.text.lexical import content_set, entity_in, extract_entities
+
+    missing = [m.group(1) for r in failed.reasons if (m := _MISSING_NAME.match(r))]
+    if not missing or len(missing) != len(failed.reasons):
+        return failed  # something else failed too
+    asked = [e.text for e in extract_entities(question)]
+    sentence = item.display_text
+    context = [t for t in (getattr(item, "title", ""), getattr(item, "passage_text", "")) if t]
+    if (not all(any(entity_in(m, q) for q in asked) for m in missing)
+            or not all(entity_in(m, " ".join(context)) for m in missing)
+            or not content_set(answer) <= content_set(sentence)
+            or not all(entity_in(e.text, sentence) for e in extract_entities(answer))):
+        return failed
+    r = scorer.score(claim, [sentence, *context])
+    return r if r.supported and not contrasting_modifier(question, sentence) else failed
 
 
 def _with_article_context(scorer: _FragmentScorer, claim: str, hint: list[int], by_n: dict) -> list:

@@ -371,6 +371,35 @@ def test_a_short_answer_may_cover_the_question_with_its_articles_headline():
                       question="How much does a return ticket on the Vessa Valley railway cost?").sentences
 
 
+def test_a_short_answer_to_who_did_it_may_find_the_storys_names_in_its_headline():
+    """"Who came second in the Oxley council vote?" is checked as the claim "Dana Pell came second in the Oxley
+    council vote"; the sentence naming her ("... Dana Pell, a former nurse, came second ...") calls the vote
+    by its short form, and "Oxley" stands in the headline above it."""
+    from dataclasses import replace
+    from types import SimpleNamespace as NS
+
+    from rag.answer.verify import verify
+    from rag.knobs import DEFAULT_KNOBS
+    from rag.support import SupportScorer
+
+    second = NS(n=1, doc_id="o", display_text="Independent candidate Dana Pell, a former nurse, came second in the "
+                "council vote with 4,210 votes.", title="Liberals take Oxley council seat by 95 votes",
+                passage_text="")
+    scorer = SupportScorer()
+    q = "Who came second in the Oxley council vote?"
+    assert [s.cites for s in verify("Dana Pell", [1], [second], scorer, question=q, headline=True).sentences] == [[1]]
+    # not for a quote, not with the knob off, not when the headline lacks the name
+    assert not verify("Dana Pell", [1], [second], scorer, question=q).sentences
+    off = replace(DEFAULT_KNOBS, fragment_title_coverage=False)
+    assert not verify("Dana Pell", [1], [second], scorer, question=q, knobs=off, headline=True).sentences
+    elsewhere = NS(**{**vars(second), "title": "Liberals take council seat by 95 votes"})
+    assert not verify("Dana Pell", [1], [elsewhere], scorer, question=q, headline=True).sentences
+    # the answer itself must stand in the sentence: a name only the headline holds is no answer
+    assert not verify("Liberals", [1], [second], scorer, question=q, headline=True).sentences
+    # a name missing that the question does not give is not looked for elsewhere
+    assert not verify("Dana Pell of Marrick", [1], [second], scorer, question=q, headline=True).sentences
+
+
 def test_a_quote_is_on_topic_with_the_cited_lede_of_its_article():
     from types import SimpleNamespace as NS
 
