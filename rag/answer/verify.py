@@ -337,9 +337,9 @@ _MISSING_NAME = re.compile(r"^entity '(.+)' not in evidence$")
 
 def _names_in_article(scorer, claim: str, answer: str, item, question: str, failed):
     """A model's short answer to "Who <did something>?" is checked as the claim "<answer> <did something>",
-    and the story's names in it ("... exposed the Harbourside fraud") often stand only in its headline or
-    passage, not in the sentence that names the answer ("a junior finance officer, Priya Lansdowne,
-    noticed ..."). When the names missing are the question's own and the headline or passage the reader sees
+    and the story's names in it ("... finished third in the <Town> mayoral race") often stand only in its
+    headline or passage, not in the sentence that names the answer ("Independent candidate <name> came
+    third ..."). When the names missing are the question's own and the headline or passage the reader sees
     with the sentence has them, the claim is scored with those as context. The answer's own words must
     stand in the sentence."""
     from rag.text.lexical import content_set, entity_in, extract_entities
